@@ -1,0 +1,55 @@
+//! Configuration errors that always carry a file position, so a user sees
+//! `package.yaml:12:5: …` instead of a bare message.
+
+use std::fmt;
+
+/// A 1-based line and column in the build file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// Why a build file was rejected, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{pos}: {message}")]
+pub struct ConfigError {
+    /// The build file's name as the user gave it.
+    pub file: String,
+    /// Where in the file the problem is.
+    pub pos: Pos,
+    /// What is wrong, in the user's terms.
+    pub message: String,
+}
+
+/// A position-tagged message before the file name is known; `in_file` adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// Where the problem is.
+    pub pos: Pos,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Located {
+    /// Build an error at `pos`.
+    pub fn new(pos: Pos, message: impl Into<String>) -> Self {
+        Located { pos, message: message.into() }
+    }
+
+    /// Attach the file name for display.
+    pub fn in_file(self, file: &str) -> ConfigError {
+        ConfigError { file: file.to_string(), pos: self.pos, message: self.message }
+    }
+}
+
+/// Result type of the config layer before the file name is attached.
+pub type LResult<T> = Result<T, Located>;

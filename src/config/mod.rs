@@ -1,0 +1,21 @@
+//! The melange language: parse the build file with positions, decode it into a
+//! typed [`Config`], and substitute `${{…}}` variables. Pure: no I/O.
+
+pub mod decode;
+pub mod error;
+pub mod model;
+pub mod subst;
+pub mod yaml;
+
+pub use error::{ConfigError, Pos};
+pub use model::{Config, Environment, Package, Step, Subpackage, Text};
+
+/// Parse and validate a build file. `file` is only used in error messages.
+pub fn load(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let root = yaml::parse(strip_bom(text)).map_err(|e| e.in_file(file))?;
+    decode::decode(&root).map_err(|e| e.in_file(file))
+}
+
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}

@@ -1,0 +1,89 @@
+//! The melange build file as this slice of the language understands it.
+//! Every user-written string keeps its position for later error messages.
+
+use std::collections::BTreeMap;
+
+use super::error::Pos;
+
+/// A string from the file with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Text {
+    /// The raw scalar text.
+    pub value: String,
+    /// Where it was written.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+impl Text {
+    /// A text with a position.
+    pub fn new(value: impl Into<String>, pos: Pos) -> Self {
+        Text { value: value.into(), pos }
+    }
+}
+
+/// A whole build file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// The main package.
+    pub package: Package,
+    /// The build environment.
+    pub environment: Environment,
+    /// The main package's build steps.
+    pub pipeline: Vec<Step>,
+    /// Further packages split out of the same build.
+    pub subpackages: Vec<Subpackage>,
+}
+
+/// `package:`: identity of the main package.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Package {
+    /// Package name.
+    pub name: Text,
+    /// Upstream version, raw text.
+    pub version: Text,
+    /// Release number (`-r<epoch>`), validated numeric.
+    pub epoch: Text,
+    /// One-line description.
+    pub description: Text,
+}
+
+/// `environment:`: the build environment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Environment {
+    /// `environment.environment`: variables for every step.
+    pub env: BTreeMap<String, Text>,
+    /// `environment.contents.packages` (not installed by this version; the
+    /// environment comes from a base image).
+    pub packages: Vec<Text>,
+}
+
+/// One pipeline step.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Step {
+    /// Where the step starts.
+    pub pos: Pos,
+    /// `name:`
+    pub name: Option<Text>,
+    /// `runs:` shell script.
+    pub runs: Option<Text>,
+    /// `working-directory:`
+    pub working_directory: Option<Text>,
+    /// `environment:` for this step (and its nested steps).
+    pub environment: BTreeMap<String, Text>,
+    /// `pipeline:` nested steps.
+    pub pipeline: Vec<Step>,
+}
+
+/// One `subpackages:` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Subpackage {
+    /// Where the entry starts.
+    pub pos: Pos,
+    /// Subpackage name.
+    pub name: Text,
+    /// One-line description.
+    pub description: Text,
+    /// Steps that fill `${{targets.subpkgdir}}`.
+    pub pipeline: Vec<Step>,
+}

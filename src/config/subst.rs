@@ -1,0 +1,80 @@
+//! `${{name}}` substitution. Unknown variables are errors naming the variable
+//! and where it was used: melange's strict compile-time pass.
+
+use std::collections::BTreeMap;
+
+use super::error::{LResult, Located};
+use super::model::Text;
+
+/// Variables visible to one step.
+pub type Vars = BTreeMap<String, String>;
+
+/// Replace every `${{ name }}` in `text` with its value from `vars`.
+pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
+    let mut out = String::with_capacity(text.value.len());
+    let mut rest = text.value.as_str();
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else {
+            return Err(Located::new(text.pos, "unterminated `${{` (missing `}}`)"));
+        };
+        let name = after[..end].trim();
+        match vars.get(name) {
+            Some(value) => out.push_str(value),
+            None => {
+                return Err(Located::new(
+                    text.pos,
+                    format!("undefined variable `${{{{{name}}}}}`{}", known_hint(name, vars)),
+                ))
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn known_hint(name: &str, vars: &Vars) -> String {
+    let prefix = name.split('.').next().unwrap_or_default();
+    let same_scope: Vec<&str> =
+        vars.keys().filter(|k| k.split('.').next() == Some(prefix)).map(String::as_str).collect();
+    if same_scope.is_empty() {
+        String::new()
+    } else {
+        format!(" (known here: {})", same_scope.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::error::Pos;
+
+    fn vars() -> Vars {
+        [("package.name", "hello"), ("targets.destdir", "/home/build/melange-out/hello")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn replaces_with_and_without_spaces() {
+        let text = Text::new("mkdir ${{targets.destdir}}/bin ${{ package.name }}", Pos::default());
+        assert_eq!(substitute(&text, &vars()).unwrap(), "mkdir /home/build/melange-out/hello/bin hello");
+    }
+
+    #[test]
+    fn leaves_shell_variables_alone() {
+        let text = Text::new("echo ${HOME} $PATH", Pos::default());
+        assert_eq!(substitute(&text, &vars()).unwrap(), "echo ${HOME} $PATH");
+    }
+
+    #[test]
+    fn unknown_variable_is_named_with_position() {
+        let text = Text::new("x ${{package.nme}}", Pos { line: 7, col: 12 });
+        let err = substitute(&text, &vars()).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 7, col: 12 });
+        assert_eq!(err.message, "undefined variable `${{package.nme}}` (known here: package.name)");
+    }
+}

@@ -1,0 +1,236 @@
+//! A YAML tree that remembers where every node came from and keeps scalars as
+//! the text the user wrote. melange decodes into Go string fields, so
+//! `version: 0.17` must stay "0.17" and `extract: true` "true"; a typed YAML
+//! decoder would lose that. Nulls (`~`, `null`, empty) become "".
+
+use std::collections::BTreeMap;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::error::{LResult, Located, Pos};
+
+/// A YAML node with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Where the node starts.
+    pub pos: Pos,
+    /// The node's content.
+    pub value: Value,
+}
+
+/// The three YAML shapes, plus null kept apart so an empty `key:` can mean
+/// "empty list" or "empty string" depending on what the schema wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `~`, `null` or nothing.
+    Null,
+    /// Any scalar, as written (quotes removed, escapes applied).
+    Scalar(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping in source order; keys are scalars.
+    Map(Vec<(Key, Node)>),
+}
+
+/// A mapping key with its position (for "unknown key" errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The key's text.
+    pub text: String,
+    /// Where the key is.
+    pub pos: Pos,
+}
+
+impl Node {
+    /// A short noun for error messages ("a mapping", "a list", …).
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Scalar(_) => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// Parse one YAML document. An empty file is an empty mapping.
+pub fn parse(text: &str) -> LResult<Node> {
+    let mut builder = Builder { parser: Parser::new_from_str(text), anchors: BTreeMap::new() };
+    builder.document()
+}
+
+fn pos_of(mark: &Marker) -> Pos {
+    // yaml-rust2 lines are 1-based, columns 0-based.
+    Pos { line: mark.line(), col: mark.col() + 1 }
+}
+
+struct Builder<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+    anchors: BTreeMap<usize, Node>,
+}
+
+impl Builder<'_> {
+    fn next(&mut self) -> LResult<(Event, Pos)> {
+        match self.parser.next_token() {
+            Ok((event, mark)) => Ok((event, pos_of(&mark))),
+            Err(e) => Err(Located::new(pos_of(e.marker()), format!("YAML syntax error: {}", e.info()))),
+        }
+    }
+
+    fn document(&mut self) -> LResult<Node> {
+        let root = loop {
+            match self.next()? {
+                (Event::StreamStart, _) | (Event::DocumentStart, _) => continue,
+                (Event::StreamEnd, pos) => return Ok(Node { pos, value: Value::Map(Vec::new()) }),
+                (event, pos) => break self.node(event, pos)?,
+            }
+        };
+        loop {
+            match self.next()? {
+                (Event::DocumentEnd, _) => continue,
+                (Event::StreamEnd, _) => return Ok(root),
+                (_, pos) => {
+                    return Err(Located::new(pos, "the build file must hold a single YAML document"))
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, event: Event, pos: Pos) -> LResult<Node> {
+        let (node, anchor) = match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let value = if style == TScalarStyle::Plain && is_null(&text) {
+                    Value::Null
+                } else {
+                    Value::Scalar(text)
+                };
+                (Node { pos, value }, anchor)
+            }
+            Event::SequenceStart(anchor, _) => (self.sequence(pos)?, anchor),
+            Event::MappingStart(anchor, _) => (self.mapping(pos)?, anchor),
+            Event::Alias(id) => {
+                return self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| Located::new(pos, "alias to an unknown anchor"));
+            }
+            other => return Err(Located::new(pos, format!("unexpected YAML event {other:?}"))),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+
+    fn sequence(&mut self, pos: Pos) -> LResult<Node> {
+        let mut items = Vec::new();
+        loop {
+            match self.next()? {
+                (Event::SequenceEnd, _) => return Ok(Node { pos, value: Value::Seq(items) }),
+                (event, item_pos) => items.push(self.node(event, item_pos)?),
+            }
+        }
+    }
+
+    fn mapping(&mut self, pos: Pos) -> LResult<Node> {
+        let mut entries: Vec<(Key, Node)> = Vec::new();
+        loop {
+            let (event, key_pos) = self.next()?;
+            if matches!(event, Event::MappingEnd) {
+                return Ok(Node { pos, value: Value::Map(entries) });
+            }
+            let key_node = self.node(event, key_pos)?;
+            let text = match key_node.value {
+                Value::Scalar(text) => text,
+                Value::Null => String::new(),
+                _ => return Err(Located::new(key_pos, "mapping keys must be scalars")),
+            };
+            if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == text) {
+                return Err(Located::new(
+                    key_pos,
+                    format!("key {text:?} is already defined at line {}", first.pos.line),
+                ));
+            }
+            let (event, value_pos) = self.next()?;
+            let value = self.node(event, value_pos)?;
+            entries.push((Key { text, pos: key_pos }, value));
+        }
+    }
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(node: &Node) -> &str {
+        match &node.value {
+            Value::Scalar(s) => s,
+            other => panic!("not a scalar: {other:?}"),
+        }
+    }
+
+    fn get<'a>(node: &'a Node, key: &str) -> &'a Node {
+        match &node.value {
+            Value::Map(entries) => &entries.iter().find(|(k, _)| k.text == key).unwrap().1,
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scalars_keep_their_raw_text() {
+        let doc = parse("version: 0.17\nkey: 3.10\nflag: true\nn: 0x10\nq: '07'\n").unwrap();
+        assert_eq!(scalar(get(&doc, "version")), "0.17");
+        assert_eq!(scalar(get(&doc, "key")), "3.10");
+        assert_eq!(scalar(get(&doc, "flag")), "true");
+        assert_eq!(scalar(get(&doc, "n")), "0x10");
+        assert_eq!(scalar(get(&doc, "q")), "07");
+    }
+
+    #[test]
+    fn nulls_are_distinguished_but_quoted_null_is_text() {
+        let doc = parse("a:\nb: ~\nc: 'null'\n").unwrap();
+        assert_eq!(get(&doc, "a").value, Value::Null);
+        assert_eq!(get(&doc, "b").value, Value::Null);
+        assert_eq!(scalar(get(&doc, "c")), "null");
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let doc = parse("package:\n  name: hello\n").unwrap();
+        let name = get(get(&doc, "package"), "name");
+        assert_eq!(name.pos, Pos { line: 2, col: 9 });
+        let Value::Map(entries) = &get(&doc, "package").value else { panic!() };
+        assert_eq!(entries[0].0.pos, Pos { line: 2, col: 3 });
+    }
+
+    #[test]
+    fn aliases_resolve_to_their_anchor() {
+        let doc = parse("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(get(&doc, "a").value, get(&doc, "b").value);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_both_lines() {
+        let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 3, col: 1 });
+        assert!(err.message.contains("already defined at line 1"), "{}", err.message);
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let err = parse("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(err.message.starts_with("YAML syntax error"), "{}", err.message);
+        assert!(err.pos.line >= 1);
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_mapping() {
+        assert_eq!(parse("").unwrap().value, Value::Map(Vec::new()));
+    }
+}

@@ -1,0 +1,6 @@
+//! melange-frontend: a BuildKit gateway frontend that builds APK packages from
+//! melange YAML. Data flows one way: [`config`] → [`plan`] → [`llb`] →
+//! [`gateway`]; only `gateway` talks to buildkitd.
+
+pub mod config;
+pub mod proto;
