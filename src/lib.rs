@@ -3,4 +3,6 @@
 //! [`gateway`]; only `gateway` talks to buildkitd.
 
 pub mod config;
+pub mod llb;
+pub mod plan;
 pub mod proto;

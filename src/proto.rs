@@ -35,9 +35,9 @@ pub mod google {
     }
 }
 
-/// The LLBBridge gateway API.
-pub use moby::buildkit::v1::frontend as gateway;
-/// Capability records from Ping.
-pub use moby::buildkit::v1::apicaps;
 /// `google.rpc.Status`, the error shape of Return.
 pub use google::rpc;
+/// Capability records from Ping.
+pub use moby::buildkit::v1::apicaps;
+/// The LLBBridge gateway API.
+pub use moby::buildkit::v1::frontend as gateway;

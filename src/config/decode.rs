@@ -11,29 +11,91 @@ use super::model::{Config, Environment, Package, Step, Subpackage, Text};
 use super::yaml::{Key, Node, Value};
 
 const TOP_KEYS: &[&str] = &[
-    "package", "environment", "pipeline", "subpackages", "data", "vars", "var-transforms",
-    "options", "update", "test", "capabilities",
+    "package",
+    "environment",
+    "pipeline",
+    "subpackages",
+    "data",
+    "vars",
+    "var-transforms",
+    "options",
+    "update",
+    "test",
+    "capabilities",
 ];
 const PACKAGE_KEYS: &[&str] = &[
-    "name", "version", "epoch", "description", "annotations", "url", "commit",
-    "target-architecture", "copyright", "dependencies", "options", "scriptlets", "checks", "cpe",
-    "setcap", "timeout", "resources", "test-resources",
+    "name",
+    "version",
+    "epoch",
+    "description",
+    "annotations",
+    "url",
+    "commit",
+    "target-architecture",
+    "copyright",
+    "dependencies",
+    "options",
+    "scriptlets",
+    "checks",
+    "cpe",
+    "setcap",
+    "timeout",
+    "resources",
+    "test-resources",
 ];
 const ENVIRONMENT_KEYS: &[&str] = &[
-    "contents", "environment", "accounts", "archs", "paths", "entrypoint", "cmd", "stop-signal",
-    "work-dir", "include", "volumes", "annotations", "vcs-url", "options",
+    "contents",
+    "environment",
+    "accounts",
+    "archs",
+    "paths",
+    "entrypoint",
+    "cmd",
+    "stop-signal",
+    "work-dir",
+    "include",
+    "volumes",
+    "annotations",
+    "vcs-url",
+    "options",
 ];
 const CONTENTS_KEYS: &[&str] = &[
-    "repositories", "build_repositories", "runtime_repositories", "keyring", "packages",
+    "repositories",
+    "build_repositories",
+    "runtime_repositories",
+    "keyring",
+    "packages",
     "baseimage",
 ];
 const STEP_KEYS: &[&str] = &[
-    "name", "uses", "with", "runs", "pipeline", "inputs", "needs", "label", "if", "assertions",
-    "working-directory", "environment",
+    "name",
+    "uses",
+    "with",
+    "runs",
+    "pipeline",
+    "inputs",
+    "needs",
+    "label",
+    "if",
+    "assertions",
+    "working-directory",
+    "environment",
 ];
 const SUBPACKAGE_KEYS: &[&str] = &[
-    "if", "range", "name", "pipeline", "dependencies", "options", "scriptlets", "description",
-    "url", "commit", "checks", "test", "setcap", "copyright",
+    "if",
+    "range",
+    "name",
+    "pipeline",
+    "dependencies",
+    "options",
+    "scriptlets",
+    "description",
+    "url",
+    "commit",
+    "checks",
+    "test",
+    "setcap",
+    "copyright",
 ];
 /// Step keys whose meaning this version cannot honour yet: ignoring them would
 /// silently build something else, so they are refused.
@@ -46,13 +108,29 @@ pub fn decode(root: &Node) -> LResult<Config> {
         Some(node) => decode_package(node)?,
         None => return Err(Located::new(root.pos, "missing required key `package`")),
     };
-    let environment = top.get("environment").map(decode_environment).transpose()?.unwrap_or_default();
-    let pipeline = top.get("pipeline").map(decode_steps).transpose()?.unwrap_or_default();
+    let environment = top
+        .get("environment")
+        .map(decode_environment)
+        .transpose()?
+        .unwrap_or_default();
+    let pipeline = top
+        .get("pipeline")
+        .map(decode_steps)
+        .transpose()?
+        .unwrap_or_default();
     let subpackages = match top.get("subpackages") {
-        Some(node) => list(node, "subpackages")?.iter().map(decode_subpackage).collect::<LResult<_>>()?,
+        Some(node) => list(node, "subpackages")?
+            .iter()
+            .map(decode_subpackage)
+            .collect::<LResult<_>>()?,
         None => Vec::new(),
     };
-    Ok(Config { package, environment, pipeline, subpackages })
+    Ok(Config {
+        package,
+        environment,
+        pipeline,
+        subpackages,
+    })
 }
 
 fn decode_package(node: &Node) -> LResult<Package> {
@@ -61,18 +139,38 @@ fn decode_package(node: &Node) -> LResult<Package> {
     validate_package_name(&name)?;
     let version = fields.required_text("version")?;
     if version.value.is_empty() {
-        return Err(Located::new(version.pos, "package.version must not be empty"));
+        return Err(Located::new(
+            version.pos,
+            "package.version must not be empty",
+        ));
     }
-    let epoch = fields.text("epoch")?.unwrap_or_else(|| Text::new("0", node.pos));
-    let epoch = Text::new(if epoch.value.is_empty() { "0".into() } else { epoch.value }, epoch.pos);
+    let epoch = fields
+        .text("epoch")?
+        .unwrap_or_else(|| Text::new("0", node.pos));
+    let epoch = Text::new(
+        if epoch.value.is_empty() {
+            "0".into()
+        } else {
+            epoch.value
+        },
+        epoch.pos,
+    );
     if epoch.value.parse::<u64>().is_err() {
         return Err(Located::new(
             epoch.pos,
-            format!("package.epoch must be a non-negative integer, got {:?}", epoch.value),
+            format!(
+                "package.epoch must be a non-negative integer, got {:?}",
+                epoch.value
+            ),
         ));
     }
     let description = fields.text("description")?.unwrap_or_default();
-    Ok(Package { name, version, epoch, description })
+    Ok(Package {
+        name,
+        version,
+        epoch,
+        description,
+    })
 }
 
 /// melange's rule: `^[a-zA-Z\d][a-zA-Z\d+_.-]*$`.
@@ -95,7 +193,10 @@ pub fn validate_package_name(name: &Text) -> LResult<()> {
 
 fn decode_environment(node: &Node) -> LResult<Environment> {
     let fields = Fields::new(node, "environment", ENVIRONMENT_KEYS)?;
-    let env = fields.get("environment").map(|n| string_map(n, "environment.environment")).transpose()?;
+    let env = fields
+        .get("environment")
+        .map(|n| string_map(n, "environment.environment"))
+        .transpose()?;
     let mut packages = Vec::new();
     if let Some(contents) = fields.get("contents") {
         let contents = Fields::new(contents, "environment.contents", CONTENTS_KEYS)?;
@@ -103,7 +204,10 @@ fn decode_environment(node: &Node) -> LResult<Environment> {
             packages = text_list(list_node, "environment.contents.packages")?;
         }
     }
-    Ok(Environment { env: env.unwrap_or_default(), packages })
+    Ok(Environment {
+        env: env.unwrap_or_default(),
+        packages,
+    })
 }
 
 fn decode_steps(node: &Node) -> LResult<Vec<Step>> {
@@ -121,9 +225,16 @@ fn decode_step(node: &Node) -> LResult<Step> {
         }
     }
     let runs = fields.text("runs")?;
-    let pipeline = fields.get("pipeline").map(decode_steps).transpose()?.unwrap_or_default();
+    let pipeline = fields
+        .get("pipeline")
+        .map(decode_steps)
+        .transpose()?
+        .unwrap_or_default();
     if runs.is_none() && pipeline.is_empty() {
-        return Err(Located::new(node.pos, "a pipeline step needs `runs:` or a nested `pipeline:`"));
+        return Err(Located::new(
+            node.pos,
+            "a pipeline step needs `runs:` or a nested `pipeline:`",
+        ));
     }
     Ok(Step {
         pos: node.pos,
@@ -155,7 +266,11 @@ fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
         pos: node.pos,
         name,
         description: fields.text("description")?.unwrap_or_default(),
-        pipeline: fields.get("pipeline").map(decode_steps).transpose()?.unwrap_or_default(),
+        pipeline: fields
+            .get("pipeline")
+            .map(decode_steps)
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -172,17 +287,29 @@ impl<'a> Fields<'a> {
         let entries = match &node.value {
             Value::Map(entries) => entries.as_slice(),
             Value::Null => EMPTY.as_slice(),
-            _ => return Err(Located::new(node.pos, format!("{what} must be a mapping, found {}", node.kind()))),
+            _ => {
+                return Err(Located::new(
+                    node.pos,
+                    format!("{what} must be a mapping, found {}", node.kind()),
+                ))
+            }
         };
         for (key, _) in entries {
             if !known.contains(&key.text.as_str()) {
                 let hint = nearest(&key.text, known)
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
-                return Err(Located::new(key.pos, format!("unknown key `{}` in {what}{hint}", key.text)));
+                return Err(Located::new(
+                    key.pos,
+                    format!("unknown key `{}` in {what}{hint}", key.text),
+                ));
             }
         }
-        Ok(Fields { entries, pos: node.pos, what })
+        Ok(Fields {
+            entries,
+            pos: node.pos,
+            what,
+        })
     }
 
     fn entry(&self, key: &str) -> Option<&'a (Key, Node)> {
@@ -198,8 +325,12 @@ impl<'a> Fields<'a> {
     }
 
     fn required_text(&self, key: &str) -> LResult<Text> {
-        self.text(key)?
-            .ok_or_else(|| Located::new(self.pos, format!("missing required key `{key}` in {}", self.what)))
+        self.text(key)?.ok_or_else(|| {
+            Located::new(
+                self.pos,
+                format!("missing required key `{key}` in {}", self.what),
+            )
+        })
     }
 }
 
@@ -208,7 +339,10 @@ fn scalar(node: &Node, what: &str) -> LResult<Text> {
     match &node.value {
         Value::Scalar(s) => Ok(Text::new(s.clone(), node.pos)),
         Value::Null => Ok(Text::new("", node.pos)),
-        _ => Err(Located::new(node.pos, format!("`{what}` must be a scalar, found {}", node.kind()))),
+        _ => Err(Located::new(
+            node.pos,
+            format!("`{what}` must be a scalar, found {}", node.kind()),
+        )),
     }
 }
 
@@ -216,19 +350,30 @@ fn list<'a>(node: &'a Node, what: &str) -> LResult<&'a [Node]> {
     match &node.value {
         Value::Seq(items) => Ok(items),
         Value::Null => Ok(&[]),
-        _ => Err(Located::new(node.pos, format!("`{what}` must be a list, found {}", node.kind()))),
+        _ => Err(Located::new(
+            node.pos,
+            format!("`{what}` must be a list, found {}", node.kind()),
+        )),
     }
 }
 
 fn text_list(node: &Node, what: &str) -> LResult<Vec<Text>> {
-    list(node, what)?.iter().map(|item| scalar(item, what)).collect()
+    list(node, what)?
+        .iter()
+        .map(|item| scalar(item, what))
+        .collect()
 }
 
 fn string_map(node: &Node, what: &str) -> LResult<BTreeMap<String, Text>> {
     let entries = match &node.value {
         Value::Map(entries) => entries.as_slice(),
         Value::Null => &[],
-        _ => return Err(Located::new(node.pos, format!("`{what}` must be a mapping, found {}", node.kind()))),
+        _ => {
+            return Err(Located::new(
+                node.pos,
+                format!("`{what}` must be a mapping, found {}", node.kind()),
+            ))
+        }
     };
     entries
         .iter()
@@ -283,13 +428,20 @@ mod tests {
     fn unknown_key_names_key_position_and_suggestion() {
         let err = decode_str("package:\n  name: a\n  version: 1\n  epohc: 0\n").unwrap_err();
         assert_eq!(err.pos, Pos { line: 4, col: 3 });
-        assert_eq!(err.message, "unknown key `epohc` in package (did you mean `epoch`?)");
+        assert_eq!(
+            err.message,
+            "unknown key `epohc` in package (did you mean `epoch`?)"
+        );
     }
 
     #[test]
     fn invalid_names_and_epochs_are_rejected() {
         let err = decode_str("package:\n  name: -x\n  version: 1\n").unwrap_err();
-        assert!(err.message.contains("invalid package name"), "{}", err.message);
+        assert!(
+            err.message.contains("invalid package name"),
+            "{}",
+            err.message
+        );
         let err = decode_str("package:\n  name: x\n  version: 1\n  epoch: one\n").unwrap_err();
         assert_eq!(err.pos, Pos { line: 4, col: 10 });
     }

@@ -42,12 +42,19 @@ pub struct Located {
 impl Located {
     /// Build an error at `pos`.
     pub fn new(pos: Pos, message: impl Into<String>) -> Self {
-        Located { pos, message: message.into() }
+        Located {
+            pos,
+            message: message.into(),
+        }
     }
 
     /// Attach the file name for display.
     pub fn in_file(self, file: &str) -> ConfigError {
-        ConfigError { file: file.to_string(), pos: self.pos, message: self.message }
+        ConfigError {
+            file: file.to_string(),
+            pos: self.pos,
+            message: self.message,
+        }
     }
 }
 

@@ -18,7 +18,10 @@ pub struct Text {
 impl Text {
     /// A text with a position.
     pub fn new(value: impl Into<String>, pos: Pos) -> Self {
-        Text { value: value.into(), pos }
+        Text {
+            value: value.into(),
+            pos,
+        }
     }
 }
 

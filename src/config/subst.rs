@@ -25,7 +25,10 @@ pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
             None => {
                 return Err(Located::new(
                     text.pos,
-                    format!("undefined variable `${{{{{name}}}}}`{}", known_hint(name, vars)),
+                    format!(
+                        "undefined variable `${{{{{name}}}}}`{}",
+                        known_hint(name, vars)
+                    ),
                 ))
             }
         }
@@ -37,8 +40,11 @@ pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
 
 fn known_hint(name: &str, vars: &Vars) -> String {
     let prefix = name.split('.').next().unwrap_or_default();
-    let same_scope: Vec<&str> =
-        vars.keys().filter(|k| k.split('.').next() == Some(prefix)).map(String::as_str).collect();
+    let same_scope: Vec<&str> = vars
+        .keys()
+        .filter(|k| k.split('.').next() == Some(prefix))
+        .map(String::as_str)
+        .collect();
     if same_scope.is_empty() {
         String::new()
     } else {
@@ -52,16 +58,25 @@ mod tests {
     use crate::config::error::Pos;
 
     fn vars() -> Vars {
-        [("package.name", "hello"), ("targets.destdir", "/home/build/melange-out/hello")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("package.name", "hello"),
+            ("targets.destdir", "/home/build/melange-out/hello"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     #[test]
     fn replaces_with_and_without_spaces() {
-        let text = Text::new("mkdir ${{targets.destdir}}/bin ${{ package.name }}", Pos::default());
-        assert_eq!(substitute(&text, &vars()).unwrap(), "mkdir /home/build/melange-out/hello/bin hello");
+        let text = Text::new(
+            "mkdir ${{targets.destdir}}/bin ${{ package.name }}",
+            Pos::default(),
+        );
+        assert_eq!(
+            substitute(&text, &vars()).unwrap(),
+            "mkdir /home/build/melange-out/hello/bin hello"
+        );
     }
 
     #[test]
@@ -75,6 +90,9 @@ mod tests {
         let text = Text::new("x ${{package.nme}}", Pos { line: 7, col: 12 });
         let err = substitute(&text, &vars()).unwrap_err();
         assert_eq!(err.pos, Pos { line: 7, col: 12 });
-        assert_eq!(err.message, "undefined variable `${{package.nme}}` (known here: package.name)");
+        assert_eq!(
+            err.message,
+            "undefined variable `${{package.nme}}` (known here: package.name)"
+        );
     }
 }

@@ -56,13 +56,19 @@ impl Node {
 
 /// Parse one YAML document. An empty file is an empty mapping.
 pub fn parse(text: &str) -> LResult<Node> {
-    let mut builder = Builder { parser: Parser::new_from_str(text), anchors: BTreeMap::new() };
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: BTreeMap::new(),
+    };
     builder.document()
 }
 
 fn pos_of(mark: &Marker) -> Pos {
     // yaml-rust2 lines are 1-based, columns 0-based.
-    Pos { line: mark.line(), col: mark.col() + 1 }
+    Pos {
+        line: mark.line(),
+        col: mark.col() + 1,
+    }
 }
 
 struct Builder<'a> {
@@ -74,7 +80,10 @@ impl Builder<'_> {
     fn next(&mut self) -> LResult<(Event, Pos)> {
         match self.parser.next_token() {
             Ok((event, mark)) => Ok((event, pos_of(&mark))),
-            Err(e) => Err(Located::new(pos_of(e.marker()), format!("YAML syntax error: {}", e.info()))),
+            Err(e) => Err(Located::new(
+                pos_of(e.marker()),
+                format!("YAML syntax error: {}", e.info()),
+            )),
         }
     }
 
@@ -82,7 +91,12 @@ impl Builder<'_> {
         let root = loop {
             match self.next()? {
                 (Event::StreamStart, _) | (Event::DocumentStart, _) => continue,
-                (Event::StreamEnd, pos) => return Ok(Node { pos, value: Value::Map(Vec::new()) }),
+                (Event::StreamEnd, pos) => {
+                    return Ok(Node {
+                        pos,
+                        value: Value::Map(Vec::new()),
+                    })
+                }
                 (event, pos) => break self.node(event, pos)?,
             }
         };
@@ -91,7 +105,10 @@ impl Builder<'_> {
                 (Event::DocumentEnd, _) => continue,
                 (Event::StreamEnd, _) => return Ok(root),
                 (_, pos) => {
-                    return Err(Located::new(pos, "the build file must hold a single YAML document"))
+                    return Err(Located::new(
+                        pos,
+                        "the build file must hold a single YAML document",
+                    ))
                 }
             }
         }
@@ -116,7 +133,12 @@ impl Builder<'_> {
                     .cloned()
                     .ok_or_else(|| Located::new(pos, "alias to an unknown anchor"));
             }
-            other => return Err(Located::new(pos, format!("unexpected YAML event {other:?}"))),
+            other => {
+                return Err(Located::new(
+                    pos,
+                    format!("unexpected YAML event {other:?}"),
+                ))
+            }
         };
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
@@ -128,7 +150,12 @@ impl Builder<'_> {
         let mut items = Vec::new();
         loop {
             match self.next()? {
-                (Event::SequenceEnd, _) => return Ok(Node { pos, value: Value::Seq(items) }),
+                (Event::SequenceEnd, _) => {
+                    return Ok(Node {
+                        pos,
+                        value: Value::Seq(items),
+                    })
+                }
                 (event, item_pos) => items.push(self.node(event, item_pos)?),
             }
         }
@@ -139,7 +166,10 @@ impl Builder<'_> {
         loop {
             let (event, key_pos) = self.next()?;
             if matches!(event, Event::MappingEnd) {
-                return Ok(Node { pos, value: Value::Map(entries) });
+                return Ok(Node {
+                    pos,
+                    value: Value::Map(entries),
+                });
             }
             let key_node = self.node(event, key_pos)?;
             let text = match key_node.value {
@@ -205,7 +235,9 @@ mod tests {
         let doc = parse("package:\n  name: hello\n").unwrap();
         let name = get(get(&doc, "package"), "name");
         assert_eq!(name.pos, Pos { line: 2, col: 9 });
-        let Value::Map(entries) = &get(&doc, "package").value else { panic!() };
+        let Value::Map(entries) = &get(&doc, "package").value else {
+            panic!()
+        };
         assert_eq!(entries[0].0.pos, Pos { line: 2, col: 3 });
     }
 
@@ -219,13 +251,21 @@ mod tests {
     fn duplicate_keys_are_rejected_with_both_lines() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos, Pos { line: 3, col: 1 });
-        assert!(err.message.contains("already defined at line 1"), "{}", err.message);
+        assert!(
+            err.message.contains("already defined at line 1"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn syntax_errors_have_a_position() {
         let err = parse("a: [1, 2\nb: c\n").unwrap_err();
-        assert!(err.message.starts_with("YAML syntax error"), "{}", err.message);
+        assert!(
+            err.message.starts_with("YAML syntax error"),
+            "{}",
+            err.message
+        );
         assert!(err.pos.line >= 1);
     }
 

@@ -1,0 +1,206 @@
+//! [`BuildPlan`] → LLB Definition. The environment base plus the build
+//! context become the workspace (`[1/N] environment`), each planned step one
+//! Exec on the previous step's root filesystem with the cache mounts, and the
+//! result a copy of the `melange-out` tree onto scratch.
+
+use std::collections::BTreeMap;
+
+use super::caps::CapSet;
+use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
+use super::image::ImageConfig;
+use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
+use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
+use crate::proto::pb;
+
+/// Where a filesystem given by the client comes from, once the gateway has
+/// interpreted a named context or build-arg.
+#[derive(Debug, Clone)]
+pub enum ContextSource {
+    /// An image reference, already normalized.
+    Image(String),
+    /// A directory the client sends under this local name.
+    Local(String),
+    /// A definition the client passed as a frontend input.
+    Input(pb::Definition),
+}
+
+/// What the LLB needs beyond the plan; supplied by the gateway (or defaults
+/// offline).
+#[derive(Debug, Clone)]
+pub struct BuildInputs {
+    /// Root filesystem of the build environment.
+    pub base: ContextSource,
+    /// Config of the base image (Env, WorkingDir, User).
+    pub base_config: ImageConfig,
+    /// Contents of `/var/cache/melange`, when the client gave one.
+    pub cache: Option<ContextSource>,
+    /// Local name of the build context (`context` unless `contextkey` says otherwise).
+    pub context_name: String,
+    /// Client session for local sources.
+    pub session_id: Option<String>,
+    /// Target platform.
+    pub platform: pb::Platform,
+    /// LLB caps of the daemon.
+    pub caps: CapSet,
+    /// The build file, for source maps.
+    pub source: Option<SourceFile>,
+}
+
+/// Emit the Definition for `plan`.
+pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
+    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    if let Some(source) = &inputs.source {
+        graph.set_source(source.clone());
+    }
+    let base = context_state(&mut graph, &inputs.base, "environment base", inputs)?;
+    let cache = inputs
+        .cache
+        .as_ref()
+        .map(|cache| context_state(&mut graph, cache, "melange cache dir", inputs))
+        .transpose()?;
+    let mut state = workspace(&mut graph, plan, base, inputs)?;
+    for step in &plan.steps {
+        state = run_step(
+            &mut graph,
+            plan,
+            step,
+            state,
+            cache.as_ref(),
+            &inputs.base_config,
+        )?;
+    }
+    let result = collect(&mut graph, plan, state)?;
+    Ok(graph.finish(&result))
+}
+
+fn context_state(
+    graph: &mut Graph,
+    source: &ContextSource,
+    what: &str,
+    inputs: &BuildInputs,
+) -> Result<State, LlbError> {
+    match source {
+        ContextSource::Image(reference) => {
+            graph.image(reference, OpInfo::named(format!("{what}: {reference}")))
+        }
+        ContextSource::Local(name) => {
+            let options = LocalOptions {
+                session_id: inputs.session_id.clone(),
+                shared_key_hint: Some(name.clone()),
+                ..Default::default()
+            };
+            graph.local(
+                name,
+                &options,
+                OpInfo::named(format!("load {what} ({name})")),
+            )
+        }
+        ContextSource::Input(definition) => graph.import(definition),
+    }
+}
+
+/// `[1/N] environment`: the base with the build context in the workspace and
+/// an empty output folder per package.
+fn workspace(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    base: State,
+    inputs: &BuildInputs,
+) -> Result<State, LlbError> {
+    let options = LocalOptions {
+        session_id: inputs.session_id.clone(),
+        shared_key_hint: Some(inputs.context_name.clone()),
+        ..Default::default()
+    };
+    let context = graph.local(
+        &inputs.context_name,
+        &options,
+        OpInfo::named("load build context"),
+    )?;
+    let mut actions = vec![FileAction::Copy {
+        from: context,
+        src: "/".into(),
+        dest: format!("{WORKSPACE_DIR}/"),
+        contents_only: true,
+        create_parents: true,
+        include: Vec::new(),
+        exclude: Vec::new(),
+    }];
+    actions.extend(plan.outputs.iter().map(|name| FileAction::Mkdir {
+        path: format!("{OUT_DIR}/{name}"),
+        mode: 0o755,
+        parents: true,
+    }));
+    graph.file(&base, actions, OpInfo::named(plan.environment_step.clone()))
+}
+
+fn run_step(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    step: &PlannedStep,
+    root: State,
+    cache: Option<&State>,
+    image: &ImageConfig,
+) -> Result<State, LlbError> {
+    let mut mounts: Vec<Mount> = plan
+        .cache_mounts
+        .iter()
+        .map(|m| Mount::Cache {
+            dest: m.path.to_string(),
+            id: m.id.to_string(),
+            sharing: Sharing::Shared,
+        })
+        .collect();
+    if let Some(cache) = cache {
+        mounts.push(Mount::Bind {
+            dest: CACHE_DIR.into(),
+            source: cache.clone(),
+            selector: None,
+            readonly: true,
+        });
+    }
+    let exec = Exec {
+        args: vec!["/bin/sh".into(), "-c".into(), step.script.clone()],
+        env: step_env(image, &step.env),
+        cwd: image
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| WORKSPACE_DIR.to_string()),
+        user: image.user.clone().unwrap_or_default(),
+        root,
+        mounts,
+        ..Default::default()
+    };
+    let info = OpInfo {
+        name: Some(step.name.clone()),
+        lines: vec![step.line],
+        group: None,
+    };
+    Ok(graph.exec(exec, info)?.root)
+}
+
+/// Default PATH, then the image's variables, then the plan's.
+fn step_env(image: &ImageConfig, planned: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::from([("PATH".to_string(), DEFAULT_PATH.to_string())]);
+    env.extend(image.env.iter().cloned());
+    env.extend(planned.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// The `melange-out` tree alone, as the result filesystem.
+fn collect(graph: &mut Graph, plan: &BuildPlan, state: State) -> Result<State, LlbError> {
+    let copy = FileAction::Copy {
+        from: state,
+        src: format!("{OUT_DIR}/"),
+        dest: "/".into(),
+        contents_only: true,
+        create_parents: true,
+        include: Vec::new(),
+        exclude: Vec::new(),
+    };
+    graph.file(
+        &State::scratch(),
+        vec![copy],
+        OpInfo::named(plan.result_step.clone()),
+    )
+}

@@ -1,0 +1,134 @@
+//! Image references and image configs: the normalization BuildKit applies to
+//! `docker-image://` identifiers, and the parts of an OCI image config that
+//! shape how steps run (Env, WorkingDir, User).
+
+use serde::Deserialize;
+
+/// Normalize like Docker's reference parser: `busybox` →
+/// `docker.io/library/busybox:latest`, `me/app` → `docker.io/me/app:latest`,
+/// `localhost:5000/x` kept, a tag added only when there is no tag or digest.
+pub fn normalize_reference(reference: &str) -> Result<String, String> {
+    let reference = reference.trim();
+    if reference.is_empty() || reference.contains(char::is_whitespace) {
+        return Err(format!("invalid image reference {reference:?}"));
+    }
+    let (first, rest) = match reference.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (reference, None),
+    };
+    let has_domain =
+        rest.is_some() && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut normalized = match (has_domain, rest) {
+        (true, _) => reference.to_string(),
+        (false, Some(_)) => format!("docker.io/{reference}"),
+        (false, None) => format!("docker.io/library/{reference}"),
+    };
+    if normalized.chars().any(|c| c.is_ascii_uppercase()) && !normalized.contains('@') {
+        return Err(format!(
+            "invalid image reference {reference:?}: repository names must be lowercase"
+        ));
+    }
+    let last = normalized.rsplit('/').next().unwrap_or_default();
+    if !last.contains(':') && !normalized.contains('@') {
+        normalized.push_str(":latest");
+    }
+    Ok(normalized)
+}
+
+/// What the image's config says about running processes in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// `KEY=VALUE` entries, in image order.
+    pub env: Vec<(String, String)>,
+    /// Working directory, if set.
+    pub working_dir: Option<String>,
+    /// User, if set.
+    pub user: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawImage {
+    #[serde(default)]
+    config: Option<RawConfig>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(rename = "Env", default)]
+    env: Option<Vec<String>>,
+    #[serde(rename = "WorkingDir", default)]
+    working_dir: Option<String>,
+    #[serde(rename = "User", default)]
+    user: Option<String>,
+}
+
+impl ImageConfig {
+    /// Parse the JSON image config ResolveImageConfig returns.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let raw: RawImage =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid image config: {e}"))?;
+        let Some(config) = raw.config else {
+            return Ok(ImageConfig::default());
+        };
+        let env = config
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| match entry.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (entry, String::new()),
+            })
+            .collect();
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        Ok(ImageConfig {
+            env,
+            working_dir: non_empty(config.working_dir),
+            user: non_empty(config.user),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_normalize_like_docker() {
+        let cases = [
+            ("busybox", "docker.io/library/busybox:latest"),
+            (
+                "melange-test-env:busybox",
+                "docker.io/library/melange-test-env:busybox",
+            ),
+            ("me/app:1", "docker.io/me/app:1"),
+            ("localhost:5000/x", "localhost:5000/x:latest"),
+            ("ghcr.io/a/b@sha256:abcd", "ghcr.io/a/b@sha256:abcd"),
+            (
+                "docker.io/library/alpine:3.20",
+                "docker.io/library/alpine:3.20",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_reference(input).unwrap(), want, "{input}");
+        }
+        assert!(normalize_reference("Bad/Name").is_err());
+        assert!(normalize_reference("").is_err());
+    }
+
+    #[test]
+    fn image_config_env_user_and_workdir() {
+        let json = br#"{"architecture":"amd64","config":{"Env":["PATH=/bin","A=b=c"],"WorkingDir":"/w","User":"1000"}}"#;
+        let config = ImageConfig::from_json(json).unwrap();
+        assert_eq!(
+            config.env,
+            [("PATH".into(), "/bin".into()), ("A".into(), "b=c".into())]
+        );
+        assert_eq!(config.working_dir.as_deref(), Some("/w"));
+        assert_eq!(config.user.as_deref(), Some("1000"));
+        assert_eq!(
+            ImageConfig::from_json(b"{}").unwrap(),
+            ImageConfig::default()
+        );
+        assert!(ImageConfig::from_json(b"nope").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! LLB: a typed builder for BuildKit's build graph and the compiler from a
+//! [`crate::plan::BuildPlan`] to a Definition. Pure and deterministic: the
+//! same plan and inputs give byte-identical Definitions.
+
+pub mod caps;
+mod compile;
+mod graph;
+pub mod image;
+mod ops;
+
+pub use caps::CapSet;
+pub use compile::{compile, BuildInputs, ContextSource};
+pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
+pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! Compiled config → [`BuildPlan`]: the environment to start from, the
+//! workspace, and the ordered, numbered steps with their final scripts,
+//! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
+
+mod options;
+mod steps;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{Config, ConfigError};
+
+pub use options::{BuildOptions, Platform};
+
+/// Where melange keeps the workspace inside the build environment.
+pub const WORKSPACE_DIR: &str = "/home/build";
+/// `${{targets.outdir}}`: one folder per package below it.
+pub const OUT_DIR: &str = "/home/build/melange-out";
+/// Where the `melange-cache` named context is mounted (melange's --cache-dir).
+pub const CACHE_DIR: &str = "/var/cache/melange";
+/// Named context that supplies the build environment's base image.
+pub const ENVIRONMENT_CONTEXT: &str = "melange-environment";
+/// Named context that supplies melange's host cache dir.
+pub const CACHE_CONTEXT: &str = "melange-cache";
+/// Build-arg naming the base image for clients without named contexts.
+pub const ENVIRONMENT_IMAGE_ARG: &str = "MELANGE_ENVIRONMENT_IMAGE";
+/// PATH used when the base image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A BuildKit cache mount every pipeline step gets, with the variable that
+/// points tools at it (`None` when the tool finds the path on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CacheMount {
+    /// BuildKit cache ID (shared across builds and packages).
+    pub id: &'static str,
+    /// Mount path inside the step.
+    pub path: &'static str,
+    /// Environment default so the tool uses the mount.
+    pub env: Option<(&'static str, &'static str)>,
+}
+
+/// The documented cache mounts, mounted with sharing `shared` on every step.
+pub const CACHE_MOUNTS: [CacheMount; 8] = [
+    CacheMount {
+        id: "melange-go-mod-cache",
+        path: "/go/pkg/mod",
+        env: Some(("GOMODCACHE", "/go/pkg/mod")),
+    },
+    CacheMount {
+        id: "melange-go-build-cache",
+        path: "/root/.cache/go-build",
+        env: Some(("GOCACHE", "/root/.cache/go-build")),
+    },
+    CacheMount {
+        id: "melange-pip-cache",
+        path: "/root/.cache/pip",
+        env: Some(("PIP_CACHE_DIR", "/root/.cache/pip")),
+    },
+    CacheMount {
+        id: "melange-npm-cache",
+        path: "/root/.npm",
+        env: Some(("npm_config_cache", "/root/.npm")),
+    },
+    CacheMount {
+        id: "melange-cargo-registry-cache",
+        path: "/root/.cargo/registry",
+        env: Some(("CARGO_HOME", "/root/.cargo")),
+    },
+    CacheMount {
+        id: "melange-cargo-build-cache",
+        path: "/root/.cargo/git",
+        env: Some(("CARGO_HOME", "/root/.cargo")),
+    },
+    CacheMount {
+        id: "melange-ccache-cache",
+        path: "/root/.ccache",
+        env: Some(("CCACHE_DIR", "/root/.ccache")),
+    },
+    CacheMount {
+        id: "melange-apk-cache",
+        path: "/var/cache/apk",
+        env: None,
+    },
+];
+
+/// What the build returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The `melange-out` tree: one folder per package.
+    Workspace,
+}
+
+impl Target {
+    /// Every target name, for help and errors.
+    pub const NAMES: &'static [&'static str] = &["workspace"];
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "" | "workspace" => Some(Target::Workspace),
+            _ => None,
+        }
+    }
+}
+
+/// Where the build environment's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum BaseSource {
+    /// An image reference (from `MELANGE_ENVIRONMENT_IMAGE`).
+    Image {
+        /// The reference as given.
+        reference: String,
+    },
+    /// A named context, resolved by the gateway (`docker-image://`, `local:`, `input:`).
+    Context {
+        /// Context name.
+        name: String,
+        /// The context's value as the client sent it.
+        value: String,
+    },
+}
+
+/// Identity of the main package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageId {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Epoch.
+    pub epoch: String,
+}
+
+impl PackageId {
+    /// `<version>-r<epoch>`, melange's full version.
+    pub fn full_version(&self) -> String {
+        format!("{}-r{}", self.version, self.epoch)
+    }
+}
+
+/// One numbered step: a shell script run in the environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    /// Progress name, `[n/N] …`.
+    pub name: String,
+    /// Complete `/bin/sh -c` script (prelude included).
+    pub script: String,
+    /// Environment set by the plan; the image's own variables go under it.
+    pub env: BTreeMap<String, String>,
+    /// Line of the step in the build file, for source maps.
+    pub line: usize,
+}
+
+/// Everything needed to emit LLB, and nothing that needs a daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildPlan {
+    /// The main package.
+    pub package: PackageId,
+    /// Every package whose folder exists under [`OUT_DIR`], main first.
+    pub outputs: Vec<String>,
+    /// Base of the build environment.
+    pub base: BaseSource,
+    /// Whether the `melange-cache` named context is mounted at [`CACHE_DIR`].
+    pub cache_context: Option<String>,
+    /// Cache mounts added to every step.
+    pub cache_mounts: Vec<CacheMount>,
+    /// Name of the workspace-preparation step (`[1/N] environment`).
+    pub environment_step: String,
+    /// Pipeline steps in order.
+    pub steps: Vec<PlannedStep>,
+    /// Name of the final step that collects the result.
+    pub result_step: String,
+    /// What the build returns.
+    pub target: Target,
+}
+
+/// Compile a config and the client's options into a plan.
+pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<BuildPlan, ConfigError> {
+    let package = PackageId {
+        name: config.package.name.value.clone(),
+        version: config.package.version.value.clone(),
+        epoch: config.package.epoch.value.clone(),
+    };
+    let target = resolve_target(file, options)?;
+    let base = resolve_base(file, options)?;
+    let source_date_epoch = options.source_date_epoch().map_err(|message| ConfigError {
+        file: file.to_string(),
+        pos: Default::default(),
+        message,
+    })?;
+    let commands =
+        steps::compile(config, &package, &source_date_epoch).map_err(|e| e.in_file(file))?;
+    let total = commands.len() + 2;
+    let steps = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| PlannedStep {
+            name: format!("[{}/{total}] {}", i + 2, step.label),
+            ..step.into_planned()
+        })
+        .collect();
+    let mut outputs = vec![package.name.clone()];
+    outputs.extend(config.subpackages.iter().map(|s| s.name.value.clone()));
+    Ok(BuildPlan {
+        outputs,
+        base,
+        cache_context: options.named_contexts.get(CACHE_CONTEXT).cloned(),
+        cache_mounts: CACHE_MOUNTS.to_vec(),
+        environment_step: format!("[1/{total}] environment"),
+        steps,
+        result_step: format!("[{total}/{total}] collect melange-out"),
+        target,
+        package,
+    })
+}
+
+fn resolve_target(file: &str, options: &BuildOptions) -> Result<Target, ConfigError> {
+    let name = options.target.as_deref().unwrap_or("");
+    Target::parse(name).ok_or_else(|| ConfigError {
+        file: file.to_string(),
+        pos: Default::default(),
+        message: format!(
+            "unknown target {name:?}; available targets: {}",
+            Target::NAMES.join(", ")
+        ),
+    })
+}
+
+fn resolve_base(file: &str, options: &BuildOptions) -> Result<BaseSource, ConfigError> {
+    if let Some(value) = options.named_contexts.get(ENVIRONMENT_CONTEXT) {
+        return Ok(BaseSource::Context {
+            name: ENVIRONMENT_CONTEXT.to_string(),
+            value: value.clone(),
+        });
+    }
+    if let Some(reference) = options
+        .build_args
+        .get(ENVIRONMENT_IMAGE_ARG)
+        .filter(|r| !r.is_empty())
+    {
+        return Ok(BaseSource::Image {
+            reference: reference.clone(),
+        });
+    }
+    Err(ConfigError {
+        file: file.to_string(),
+        pos: Default::default(),
+        message: format!(
+            "no build environment: pass --build-context {ENVIRONMENT_CONTEXT}=docker-image://IMAGE \
+             (or --build-arg {ENVIRONMENT_IMAGE_ARG}=IMAGE with docker build); \
+             installing environment.contents.packages is not supported by this version yet"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;
