@@ -16,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(false)
         .btree_map(".")
+        // Only LLB types are shown as JSON (`melange-frontend plan`).
+        .type_attribute(".pb", "#[derive(serde::Serialize)]")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! melange YAML. Data flows one way: [`config`] → [`plan`] → [`llb`] →
 //! [`gateway`]; only `gateway` talks to buildkitd.
 
+pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod llb;
 pub mod plan;
 pub mod proto;

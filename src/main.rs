@@ -1,1 +1,78 @@
-fn main() {}
+//! Entry point: decide the role (gateway frontend or host subcommand) and
+//! hand over. Logs go to stderr; in the frontend role stdout is gRPC only.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use melange_frontend::cli::{self, Cli, Command};
+use melange_frontend::gateway;
+
+fn main() -> ExitCode {
+    init_logging();
+    if std::env::args_os().len() == 1 {
+        if !started_by_buildkit() || std::io::stdin().is_terminal() {
+            eprintln!(
+                "melange-frontend is a BuildKit frontend: put `# syntax=<this image>` on the first line of a melange \
+                 YAML and build it with docker buildx / docker build / buildctl. Run `melange-frontend --help` for \
+                 the host subcommands."
+            );
+            return ExitCode::from(2);
+        }
+        return run_frontend();
+    }
+    match Cli::parse().command {
+        Command::Frontend => run_frontend(),
+        Command::Plan(args) => match cli::plan_command(&args) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// buildkitd always passes the session and worker list (and the options) in
+/// the environment; without them nobody is listening on the other end of
+/// stdout, so speaking gRPC there would only print garbage.
+fn started_by_buildkit() -> bool {
+    std::env::vars_os().any(|(name, _)| {
+        let name = name.to_string_lossy();
+        name == "BUILDKIT_SESSION_ID" || name == "BUILDKIT_WORKERS" || name.starts_with(gateway::opts::OPT_PREFIX)
+    })
+}
+
+fn run_frontend() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("melange-frontend: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(gateway::serve());
+    // stdin may still be held by a blocking read; don't wait for it.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("melange-frontend: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MELANGE_FRONTEND_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
 
-pub use options::{BuildOptions, Platform};
+pub use options::{BuildOptions, ContextValue, Platform};
 
 /// Where melange keeps the workspace inside the build environment.
 pub const WORKSPACE_DIR: &str = "/home/build";

@@ -74,3 +74,51 @@ impl BuildOptions {
         }
     }
 }
+
+/// A named context's value, as clients send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum ContextValue {
+    /// `docker-image://REF`.
+    Image(String),
+    /// `local:NAME`: a directory the client sends as local NAME.
+    Local(String),
+    /// `input:NAME`: a frontend input.
+    Input(String),
+}
+
+impl ContextValue {
+    /// Parse a `--build-context` value for context `name`.
+    pub fn parse(name: &str, value: &str) -> Result<Self, String> {
+        if let Some(reference) = value.strip_prefix("docker-image://") {
+            Ok(ContextValue::Image(reference.to_string()))
+        } else if let Some(local) = value.strip_prefix("local:") {
+            Ok(ContextValue::Local(local.to_string()))
+        } else if let Some(input) = value.strip_prefix("input:") {
+            Ok(ContextValue::Input(input.split("::").next().unwrap_or(input).to_string()))
+        } else {
+            Err(format!(
+                "named context {name:?}: unsupported value {value:?}; use docker-image://IMAGE, a local directory, or input:NAME"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_values_by_scheme() {
+        assert_eq!(ContextValue::parse("e", "docker-image://busybox:1").unwrap(), ContextValue::Image("busybox:1".into()));
+        assert_eq!(ContextValue::parse("e", "local:e").unwrap(), ContextValue::Local("e".into()));
+        assert_eq!(ContextValue::parse("e", "input:x::linux/amd64").unwrap(), ContextValue::Input("x".into()));
+        assert!(ContextValue::parse("e", "oci-layout:///x").unwrap_err().contains("unsupported value"));
+    }
+
+    #[test]
+    fn platforms_parse_with_optional_variant() {
+        assert_eq!(Platform::parse("linux/arm/v7").unwrap().variant, "v7");
+        assert!(Platform::parse("linux").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Typed calls to buildkitd's LLBBridge. Each method is one RPC with the
+//! fallbacks older daemons need (BuildKit 0.8 in Docker 20.10 included).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost::Message;
+use tonic::transport::Channel;
+
+use super::connect::MAX_MESSAGE_BYTES;
+use crate::proto::gateway::{self as gw, llb_bridge_client::LlbBridgeClient};
+use crate::proto::{pb, rpc};
+
+/// Gateway API caps we check (BuildKit's names).
+pub mod gateway_caps {
+    /// Return a result by ref ID (`Result.ref`) instead of the deprecated string.
+    pub const PROTO_REF_ARRAY: &str = "proto.refarray";
+    /// Frontend inputs (`Inputs` RPC, `input:` named contexts).
+    pub const FRONTEND_INPUTS: &str = "frontend.inputs";
+    /// ResolveImageConfig.
+    pub const RESOLVE_IMAGE: &str = "resolveimage";
+    /// ResolveImageConfig with a resolve mode.
+    pub const RESOLVE_IMAGE_MODE: &str = "resolveimage.resolvemode";
+}
+
+/// What Ping told us about the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// Enabled gateway API caps.
+    pub gateway: BTreeSet<String>,
+    /// Enabled LLB caps.
+    pub llb: BTreeSet<String>,
+    /// The first worker's platforms.
+    pub platforms: Vec<pb::Platform>,
+    /// BuildKit version, for logs.
+    pub version: String,
+}
+
+/// A connected LLBBridge client.
+pub struct Bridge {
+    client: LlbBridgeClient<Channel>,
+}
+
+impl Bridge {
+    /// Wrap a channel with large message limits.
+    pub fn new(channel: Channel) -> Self {
+        let client = LlbBridgeClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Bridge { client }
+    }
+
+    /// Ping: caps and workers. Always the first call.
+    pub async fn ping(&mut self) -> Result<Capabilities, tonic::Status> {
+        let pong = self.client.ping(gw::PingRequest {}).await?.into_inner();
+        let enabled = |caps: &[crate::proto::apicaps::ApiCap]| {
+            caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect::<BTreeSet<_>>()
+        };
+        let worker = pong.workers.first();
+        Ok(Capabilities {
+            gateway: enabled(&pong.frontend_api_caps),
+            llb: enabled(&pong.llb_caps),
+            platforms: worker.map(|w| w.platforms.clone()).unwrap_or_default(),
+            version: worker
+                .and_then(|w| w.buildkit_version.as_ref())
+                .map(|v| v.version.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Definitions the client passed as frontend inputs.
+    pub async fn inputs(&mut self) -> Result<BTreeMap<String, pb::Definition>, tonic::Status> {
+        Ok(self.client.inputs(gw::InputsRequest {}).await?.into_inner().definitions)
+    }
+
+    /// Solve a definition and return the result's ref ID.
+    pub async fn solve(&mut self, definition: pb::Definition) -> Result<String, tonic::Status> {
+        let request = gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        };
+        let response = self.client.solve(request).await?.into_inner();
+        let from_result = response.result.and_then(|result| match result.result {
+            Some(gw::result::Result::Ref(r)) => Some(r.id),
+            Some(gw::result::Result::RefDeprecated(id)) => Some(id),
+            _ => None,
+        });
+        from_result
+            .or_else(|| Some(response.r#ref).filter(|r| !r.is_empty()))
+            .ok_or_else(|| tonic::Status::internal("solve returned no result reference"))
+    }
+
+    /// Read a whole file from a solved ref.
+    pub async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
+        let request = gw::ReadFileRequest { r#ref: reference.to_string(), file_path: path.to_string(), range: None };
+        Ok(self.client.read_file(request).await?.into_inner().data)
+    }
+
+    /// Image config JSON for `reference` on `platform`.
+    pub async fn resolve_image_config(
+        &mut self,
+        reference: &str,
+        platform: &pb::Platform,
+        mode: Option<&str>,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.clone()),
+            resolve_mode: mode.unwrap_or_default().to_string(),
+            log_name: format!("resolve image config for {reference}"),
+            ..Default::default()
+        };
+        Ok(self.client.resolve_image_config(request).await?.into_inner().config)
+    }
+
+    /// Return the build result (a solved ref).
+    pub async fn return_ref(&mut self, id: String, caps: &Capabilities) -> Result<(), tonic::Status> {
+        let result = if caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY) {
+            gw::result::Result::Ref(gw::Ref { id, def: None })
+        } else {
+            gw::result::Result::RefDeprecated(id)
+        };
+        let result = gw::Result { result: Some(result), metadata: BTreeMap::new() };
+        self.client.r#return(gw::ReturnRequest { result: Some(result), error: None }).await?;
+        Ok(())
+    }
+
+    /// Return an error for the client to show.
+    pub async fn return_error(&mut self, status: rpc::Status) -> Result<(), tonic::Status> {
+        self.client.r#return(gw::ReturnRequest { result: None, error: Some(status) }).await?;
+        Ok(())
+    }
+}
+
+/// The google.rpc.Status behind a failed call, keeping buildkitd's details
+/// (failing vertex, source locations) so the client can show them.
+pub fn status_of(status: &tonic::Status) -> rpc::Status {
+    if !status.details().is_empty() {
+        if let Ok(decoded) = rpc::Status::decode(status.details()) {
+            return decoded;
+        }
+    }
+    rpc::Status { code: status.code() as i32, message: status.message().to_string(), details: Vec::new() }
+}

@@ -1,0 +1,104 @@
+//! Where the build's inputs come from: the build file (the `dockerfile` local
+//! or a frontend input) and named contexts (`docker-image://`, `local:`,
+//! `input:`), including the base image's config.
+
+use std::collections::BTreeMap;
+
+use super::bridge::{gateway_caps, Bridge, Capabilities};
+use super::opts::{FrontendOpts, ResolveMode};
+use super::{internal, Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
+use crate::llb::image::{normalize_reference, ImageConfig};
+use crate::llb::{CapSet, ContextSource, Graph, LocalOptions, OpInfo};
+use crate::plan::{BaseSource, ContextValue};
+use crate::proto::pb;
+
+/// Read the build file: from the frontend input named like the dockerfile
+/// local when the client passed one, else from that local, transferring only
+/// the file itself.
+pub(super) async fn read_build_file(
+    bridge: &mut Bridge,
+    options: &FrontendOpts,
+    inputs: &BTreeMap<String, pb::Definition>,
+    session_id: Option<&str>,
+    caps: &CapSet,
+    platform: &pb::Platform,
+) -> Result<String, Failure> {
+    let mut graph = Graph::new(platform.clone(), caps.clone());
+    let state = match inputs.get(&options.dockerfile_key) {
+        Some(definition) => graph.import(definition),
+        None => {
+            let local = LocalOptions {
+                session_id: session_id.map(str::to_string),
+                shared_key_hint: Some(options.filename.clone()),
+                follow_paths: vec![options.filename.clone()],
+                differ_none: true,
+                ..Default::default()
+            };
+            graph.local(&options.dockerfile_key, &local, OpInfo::named(format!("load build definition from {}", options.filename)))
+        }
+    }
+    .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    let reference = bridge.solve(graph.finish(&state)).await?;
+    let bytes = bridge.read_file(&reference, &options.filename).await.map_err(|e| {
+        Failure::new(INVALID_ARGUMENT, format!("cannot read build file {:?}: {}", options.filename, e.message()))
+    })?;
+    String::from_utf8(bytes).map_err(|_| Failure::new(INVALID_ARGUMENT, format!("{}: not UTF-8 text", options.filename)))
+}
+
+/// Interprets named contexts and the environment base.
+pub(super) struct Resolver<'a> {
+    pub caps: &'a Capabilities,
+    pub inputs: &'a BTreeMap<String, pb::Definition>,
+    pub platform: &'a pb::Platform,
+    pub mode: ResolveMode,
+}
+
+impl Resolver<'_> {
+    /// The environment base and, for images, its config.
+    pub async fn base(&self, bridge: &mut Bridge, base: &BaseSource) -> Result<(ContextSource, ImageConfig), Failure> {
+        let source = match base {
+            BaseSource::Image { reference } => ContextSource::Image(normalize(reference)?),
+            BaseSource::Context { name, value } => self.context(name, value)?,
+        };
+        let config = match &source {
+            ContextSource::Image(reference) => self.image_config(bridge, reference).await?,
+            _ => ImageConfig::default(),
+        };
+        Ok((source, config))
+    }
+
+    /// A named context's value as a source.
+    pub fn context(&self, name: &str, value: &str) -> Result<ContextSource, Failure> {
+        match ContextValue::parse(name, value).map_err(|m| Failure::new(INVALID_ARGUMENT, m))? {
+            ContextValue::Image(reference) => Ok(ContextSource::Image(normalize(&reference)?)),
+            ContextValue::Local(local) => Ok(ContextSource::Local(local)),
+            ContextValue::Input(key) => {
+                if !self.caps.gateway.contains(gateway_caps::FRONTEND_INPUTS) {
+                    return Err(Failure::new(FAILED_PRECONDITION, "input: named contexts need a BuildKit with frontend inputs"));
+                }
+                self.inputs.get(&key).cloned().map(ContextSource::Input).ok_or_else(|| {
+                    Failure::new(
+                        INVALID_ARGUMENT,
+                        format!("named context {name:?} refers to input {key:?}, which the client did not pass"),
+                    )
+                })
+            }
+        }
+    }
+
+    async fn image_config(&self, bridge: &mut Bridge, reference: &str) -> Result<ImageConfig, Failure> {
+        if !self.caps.gateway.contains(gateway_caps::RESOLVE_IMAGE) {
+            tracing::warn!("BuildKit cannot resolve image configs; using no image environment");
+            return Ok(ImageConfig::default());
+        }
+        let mode = self.caps.gateway.contains(gateway_caps::RESOLVE_IMAGE_MODE).then(|| self.mode.as_str());
+        let bytes = bridge.resolve_image_config(reference, self.platform, mode).await.map_err(|e| {
+            Failure::new(e.code() as i32, format!("cannot resolve build environment image {reference}: {}", e.message()))
+        })?;
+        ImageConfig::from_json(&bytes).map_err(|e| internal(format!("{reference}: {e}")))
+    }
+}
+
+fn normalize(reference: &str) -> Result<String, Failure> {
+    normalize_reference(reference).map_err(|e| Failure::new(INVALID_ARGUMENT, e))
+}

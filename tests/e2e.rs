@@ -1,0 +1,175 @@
+//! End-to-end: the frontend image driven by the real CLIs users run, on the
+//! real engines hack/engines starts (Docker 28.5 + buildx, Docker 20.10).
+//! Ignored by plain `cargo test`; `hack/test` runs them with `--ignored`.
+
+mod common;
+
+use common::*;
+
+fn hello_build(engine: Engine) {
+    let dir = scratch_dir("hello");
+    let context = copy_package("hello", &dir);
+    let out = dir.join("out");
+    let result = build(engine, &context, &out, &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"]);
+    assert!(result.success, "build failed:\n{}", result.log);
+    assert_eq!(
+        tree(&out),
+        [
+            "hello-doc/",
+            "hello-doc/usr/",
+            "hello-doc/usr/share/",
+            "hello-doc/usr/share/doc/",
+            "hello-doc/usr/share/doc/hello/",
+            "hello-doc/usr/share/doc/hello/README",
+            "hello-env/",
+            "hello-env/etc/",
+            "hello-env/etc/env",
+            "hello/",
+            "hello/usr/",
+            "hello/usr/bin/",
+            "hello/usr/bin/hello",
+            "hello/usr/share/",
+            "hello/usr/share/hello/",
+            "hello/usr/share/hello/greeting.txt",
+            "hello/usr/share/hello/message.txt",
+        ]
+    );
+    assert_eq!(read(&out.join("hello/usr/share/hello/greeting.txt")), "hello from compile in /home/build/build\n");
+    assert_eq!(read(&out.join("hello/usr/share/hello/message.txt")), "message from the build context\n");
+    assert_eq!(read(&out.join("hello/usr/bin/hello")), "#!/bin/sh\necho hello 0.17-r1\n");
+    assert_eq!(read(&out.join("hello-doc/usr/share/doc/hello/README")), "docs for hello\n");
+    assert_eq!(
+        read(&out.join("hello-env/etc/env")),
+        "HOME=/home/build\nGOCACHE=/root/.cache/go-build\nSOURCE_DATE_EPOCH=1700000000\nPWD=/tmp\n"
+    );
+    let names: Vec<String> = result.steps().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        names,
+        [
+            "[1/6] environment",
+            "[2/6] build",
+            "[3/6] install",
+            "[4/6] hello-doc: mkdir -p /home/build/melange-out/hello-doc/usr/share/doc/he…",
+            "[5/6] hello-env: mkdir -p /home/build/melange-out/hello-env/etc",
+            "[6/6] collect melange-out",
+        ],
+        "{}",
+        result.log
+    );
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_buildx_builds_the_melange_out_tree() {
+    hello_build(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_build_builds_the_melange_out_tree() {
+    hello_build(Engine::Docker20);
+}
+
+fn rebuild_is_all_cached(engine: Engine) {
+    let dir = scratch_dir("cached");
+    let context = copy_package("hello", &dir);
+    let first = build(engine, &context, &dir.join("out1"), &[]);
+    assert!(first.success, "{}", first.log);
+    let second = build(engine, &context, &dir.join("out2"), &[]);
+    assert!(second.success, "{}", second.log);
+    let steps = second.steps();
+    assert_eq!(steps.len(), 6, "{}", second.log);
+    let not_cached: Vec<&String> = steps.iter().filter(|(_, cached)| !cached).map(|(name, _)| name).collect();
+    assert!(not_cached.is_empty(), "not CACHED on rebuild: {not_cached:?}\n{}", second.log);
+    assert_eq!(tree(&dir.join("out1")), tree(&dir.join("out2")));
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_rebuild_without_change_is_all_cached() {
+    rebuild_is_all_cached(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_rebuild_without_change_is_all_cached() {
+    rebuild_is_all_cached(Engine::Docker20);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn changing_the_last_step_reruns_only_it() {
+    let dir = scratch_dir("last-step");
+    let context = copy_package("hello", &dir);
+    let first = build(Engine::Docker28, &context, &dir.join("out1"), &[]);
+    assert!(first.success, "{}", first.log);
+    let yaml = read(&context.join("package.yaml")).replace("PWD=$(pwd)", "PWD=$(pwd) changed");
+    std::fs::write(context.join("package.yaml"), yaml).unwrap();
+    let second = build(Engine::Docker28, &context, &dir.join("out2"), &[]);
+    assert!(second.success, "{}", second.log);
+    let cached: Vec<(String, bool)> = second.steps();
+    let flags: Vec<bool> = cached.iter().map(|(_, c)| *c).collect();
+    assert_eq!(flags, [true, true, true, true, false, false], "{cached:?}\n{}", second.log);
+    assert!(read(&dir.join("out2/hello-env/etc/env")).contains("PWD=/tmp changed"));
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn cache_mounts_persist_across_packages() {
+    let token = format!("token-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let dir = scratch_dir("cache-mount");
+    let writer = dir.join("writer");
+    std::fs::create_dir_all(&writer).unwrap();
+    std::fs::write(
+        writer.join("package.yaml"),
+        format!(
+            "# syntax={FRONTEND_IMAGE}\npackage: {{name: cache-writer, version: 1}}\npipeline:\n  - runs: |\n      echo {token} > /root/.cache/go-build/melange-e2e-token\n      test \"$GOCACHE\" = /root/.cache/go-build\n"
+        ),
+    )
+    .unwrap();
+    let result = build(Engine::Docker28, &writer, &dir.join("out-writer"), &[]);
+    assert!(result.success, "{}", result.log);
+    let reader = dir.join("reader");
+    std::fs::create_dir_all(&reader).unwrap();
+    std::fs::write(
+        reader.join("package.yaml"),
+        format!(
+            "# syntax={FRONTEND_IMAGE}\npackage: {{name: cache-reader, version: 1}}\npipeline:\n  - runs: |\n      # reader for {token}\n      cp /root/.cache/go-build/melange-e2e-token ${{{{targets.destdir}}}}/token\n      for d in /go/pkg/mod /root/.cache/pip /root/.npm /root/.cargo/registry /root/.cargo/git /root/.ccache /var/cache/apk; do test -d $d; done\n"
+        ),
+    )
+    .unwrap();
+    let result = build(Engine::Docker28, &reader, &dir.join("out-reader"), &[]);
+    assert!(result.success, "{}", result.log);
+    assert_eq!(read(&dir.join("out-reader/cache-reader/token")), format!("{token}\n"));
+}
+
+fn yaml_error_is_located(engine: Engine) {
+    let dir = scratch_dir("yaml-error");
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(
+        context.join("package.yaml"),
+        format!("# syntax={FRONTEND_IMAGE}\npackage:\n  name: broken\n  version: 1\n  epohc: 0\n"),
+    )
+    .unwrap();
+    let result = build(engine, &context, &dir.join("out"), &[]);
+    assert!(!result.success, "a bad file must fail the build:\n{}", result.log);
+    assert!(
+        result.log.contains("package.yaml:5:3: unknown key `epohc` in package (did you mean `epoch`?)"),
+        "error without position:\n{}",
+        result.log
+    );
+    assert!(!dir.join("out").exists() || tree(&dir.join("out")).is_empty(), "nothing may be exported");
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_yaml_error_shows_file_line_col() {
+    yaml_error_is_located(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_yaml_error_shows_file_line_col() {
+    yaml_error_is_located(Engine::Docker20);
+}
