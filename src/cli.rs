@@ -94,8 +94,13 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     let inputs = BuildInputs {
         base: offline_source(&plan.base)?,
         base_config: Default::default(),
-        cache: plan.cache_context.as_deref().map(|v| offline_context(plan::CACHE_CONTEXT, v)).transpose()?,
+        cache: plan
+            .cache_context
+            .as_deref()
+            .map(|v| offline_context(plan::CACHE_CONTEXT, v))
+            .transpose()?,
         context_name: "context".to_string(),
+        context_excludes: vec![file_name_in_context(&args.file)],
         session_id: None,
         platform: pb::Platform {
             architecture: options.platform.architecture.clone(),
@@ -107,7 +112,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         source: None,
     };
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
-    let output = PlanOutput { plan, llb: llb_output(definition)? };
+    let output = PlanOutput {
+        plan,
+        llb: llb_output(definition)?,
+    };
     serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
 }
 
@@ -122,16 +130,22 @@ fn client_context_value(value: &str) -> String {
 
 fn offline_source(base: &BaseSource) -> Result<ContextSource, String> {
     match base {
-        BaseSource::Image { reference } => Ok(ContextSource::Image(normalize_reference(reference)?)),
+        BaseSource::Image { reference } => {
+            Ok(ContextSource::Image(normalize_reference(reference)?))
+        }
         BaseSource::Context { name, value } => offline_context(name, value),
     }
 }
 
 fn offline_context(name: &str, value: &str) -> Result<ContextSource, String> {
     match ContextValue::parse(name, value)? {
-        ContextValue::Image(reference) => Ok(ContextSource::Image(normalize_reference(&reference)?)),
+        ContextValue::Image(reference) => {
+            Ok(ContextSource::Image(normalize_reference(&reference)?))
+        }
         ContextValue::Local(local) => Ok(ContextSource::Local(local)),
-        ContextValue::Input(input) => Err(format!("named context {name:?}: input:{input} exists only inside a build")),
+        ContextValue::Input(input) => Err(format!(
+            "named context {name:?}: input:{input} exists only inside a build"
+        )),
     }
 }
 
@@ -141,7 +155,11 @@ fn llb_output(definition: pb::Definition) -> Result<LlbOutput, String> {
     for bytes in &definition.def {
         let digest = llb::digest_of(bytes);
         let op = pb::Op::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-        ops.push(OpOutput { metadata: definition.metadata.get(&digest).cloned(), digest, op });
+        ops.push(OpOutput {
+            metadata: definition.metadata.get(&digest).cloned(),
+            digest,
+            op,
+        });
     }
     let result = ops
         .last()
@@ -149,6 +167,14 @@ fn llb_output(definition: pb::Definition) -> Result<LlbOutput, String> {
         .map(|input| input.digest.clone())
         .unwrap_or_default();
     Ok(LlbOutput { result, ops })
+}
+
+/// The build file as the client names it inside its folder (buildx sends the
+/// base name).
+fn file_name_in_context(file: &std::path::Path) -> String {
+    file.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn split_pairs(pairs: &[String], flag: &str) -> Result<BTreeMap<String, String>, String> {

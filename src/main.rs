@@ -42,12 +42,17 @@ fn main() -> ExitCode {
 fn started_by_buildkit() -> bool {
     std::env::vars_os().any(|(name, _)| {
         let name = name.to_string_lossy();
-        name == "BUILDKIT_SESSION_ID" || name == "BUILDKIT_WORKERS" || name.starts_with(gateway::opts::OPT_PREFIX)
+        name == "BUILDKIT_SESSION_ID"
+            || name == "BUILDKIT_WORKERS"
+            || name.starts_with(gateway::opts::OPT_PREFIX)
     })
 }
 
 fn run_frontend() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("melange-frontend: cannot start the async runtime: {e}");

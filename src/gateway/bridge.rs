@@ -53,7 +53,10 @@ impl Bridge {
     pub async fn ping(&mut self) -> Result<Capabilities, tonic::Status> {
         let pong = self.client.ping(gw::PingRequest {}).await?.into_inner();
         let enabled = |caps: &[crate::proto::apicaps::ApiCap]| {
-            caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect::<BTreeSet<_>>()
+            caps.iter()
+                .filter(|c| c.enabled)
+                .map(|c| c.id.clone())
+                .collect::<BTreeSet<_>>()
         };
         let worker = pong.workers.first();
         Ok(Capabilities {
@@ -69,7 +72,12 @@ impl Bridge {
 
     /// Definitions the client passed as frontend inputs.
     pub async fn inputs(&mut self) -> Result<BTreeMap<String, pb::Definition>, tonic::Status> {
-        Ok(self.client.inputs(gw::InputsRequest {}).await?.into_inner().definitions)
+        Ok(self
+            .client
+            .inputs(gw::InputsRequest {})
+            .await?
+            .into_inner()
+            .definitions)
     }
 
     /// Solve a definition and return the result's ref ID.
@@ -92,8 +100,16 @@ impl Bridge {
     }
 
     /// Read a whole file from a solved ref.
-    pub async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
-        let request = gw::ReadFileRequest { r#ref: reference.to_string(), file_path: path.to_string(), range: None };
+    pub async fn read_file(
+        &mut self,
+        reference: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range: None,
+        };
         Ok(self.client.read_file(request).await?.into_inner().data)
     }
 
@@ -111,24 +127,46 @@ impl Bridge {
             log_name: format!("resolve image config for {reference}"),
             ..Default::default()
         };
-        Ok(self.client.resolve_image_config(request).await?.into_inner().config)
+        Ok(self
+            .client
+            .resolve_image_config(request)
+            .await?
+            .into_inner()
+            .config)
     }
 
     /// Return the build result (a solved ref).
-    pub async fn return_ref(&mut self, id: String, caps: &Capabilities) -> Result<(), tonic::Status> {
+    pub async fn return_ref(
+        &mut self,
+        id: String,
+        caps: &Capabilities,
+    ) -> Result<(), tonic::Status> {
         let result = if caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY) {
             gw::result::Result::Ref(gw::Ref { id, def: None })
         } else {
             gw::result::Result::RefDeprecated(id)
         };
-        let result = gw::Result { result: Some(result), metadata: BTreeMap::new() };
-        self.client.r#return(gw::ReturnRequest { result: Some(result), error: None }).await?;
+        let result = gw::Result {
+            result: Some(result),
+            metadata: BTreeMap::new(),
+        };
+        self.client
+            .r#return(gw::ReturnRequest {
+                result: Some(result),
+                error: None,
+            })
+            .await?;
         Ok(())
     }
 
     /// Return an error for the client to show.
     pub async fn return_error(&mut self, status: rpc::Status) -> Result<(), tonic::Status> {
-        self.client.r#return(gw::ReturnRequest { result: None, error: Some(status) }).await?;
+        self.client
+            .r#return(gw::ReturnRequest {
+                result: None,
+                error: Some(status),
+            })
+            .await?;
         Ok(())
     }
 }
@@ -141,5 +179,9 @@ pub fn status_of(status: &tonic::Status) -> rpc::Status {
             return decoded;
         }
     }
-    rpc::Status { code: status.code() as i32, message: status.message().to_string(), details: Vec::new() }
+    rpc::Status {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: Vec::new(),
+    }
 }

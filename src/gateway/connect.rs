@@ -14,8 +14,10 @@ type Stdio = tokio::io::Join<tokio::io::Stdin, tokio::io::Stdout>;
 /// Connect once over stdio. A second connection attempt (tonic reconnecting
 /// after the pipe closed) fails instead of reading from a dead pipe.
 pub async fn stdio_channel() -> Result<Channel, tonic::transport::Error> {
-    let stdio: Arc<Mutex<Option<Stdio>>> =
-        Arc::new(Mutex::new(Some(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()))));
+    let stdio: Arc<Mutex<Option<Stdio>>> = Arc::new(Mutex::new(Some(tokio::io::join(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    ))));
     // The URI is required by the API but never resolved: the connector decides.
     Endpoint::from_static("http://buildkitd.invalid")
         .connect_with_connector(tower::service_fn(move |_| {
@@ -23,7 +25,10 @@ pub async fn stdio_channel() -> Result<Channel, tonic::transport::Error> {
             async move {
                 let taken = stdio.lock().map(|mut slot| slot.take()).unwrap_or(None);
                 taken.map(TokioIo::new).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotConnected, "stdio connection to buildkitd already used")
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        "stdio connection to buildkitd already used",
+                    )
                 })
             }
         }))

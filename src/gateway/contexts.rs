@@ -34,15 +34,34 @@ pub(super) async fn read_build_file(
                 differ_none: true,
                 ..Default::default()
             };
-            graph.local(&options.dockerfile_key, &local, OpInfo::named(format!("load build definition from {}", options.filename)))
+            graph.local(
+                &options.dockerfile_key,
+                &local,
+                OpInfo::named(format!("load build definition from {}", options.filename)),
+            )
         }
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(graph.finish(&state)).await?;
-    let bytes = bridge.read_file(&reference, &options.filename).await.map_err(|e| {
-        Failure::new(INVALID_ARGUMENT, format!("cannot read build file {:?}: {}", options.filename, e.message()))
-    })?;
-    String::from_utf8(bytes).map_err(|_| Failure::new(INVALID_ARGUMENT, format!("{}: not UTF-8 text", options.filename)))
+    let bytes = bridge
+        .read_file(&reference, &options.filename)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                INVALID_ARGUMENT,
+                format!(
+                    "cannot read build file {:?}: {}",
+                    options.filename,
+                    e.message()
+                ),
+            )
+        })?;
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::new(
+            INVALID_ARGUMENT,
+            format!("{}: not UTF-8 text", options.filename),
+        )
+    })
 }
 
 /// Interprets named contexts and the environment base.
@@ -55,7 +74,11 @@ pub(super) struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// The environment base and, for images, its config.
-    pub async fn base(&self, bridge: &mut Bridge, base: &BaseSource) -> Result<(ContextSource, ImageConfig), Failure> {
+    pub async fn base(
+        &self,
+        bridge: &mut Bridge,
+        base: &BaseSource,
+    ) -> Result<(ContextSource, ImageConfig), Failure> {
         let source = match base {
             BaseSource::Image { reference } => ContextSource::Image(normalize(reference)?),
             BaseSource::Context { name, value } => self.context(name, value)?,
@@ -74,7 +97,10 @@ impl Resolver<'_> {
             ContextValue::Local(local) => Ok(ContextSource::Local(local)),
             ContextValue::Input(key) => {
                 if !self.caps.gateway.contains(gateway_caps::FRONTEND_INPUTS) {
-                    return Err(Failure::new(FAILED_PRECONDITION, "input: named contexts need a BuildKit with frontend inputs"));
+                    return Err(Failure::new(
+                        FAILED_PRECONDITION,
+                        "input: named contexts need a BuildKit with frontend inputs",
+                    ));
                 }
                 self.inputs.get(&key).cloned().map(ContextSource::Input).ok_or_else(|| {
                     Failure::new(
@@ -86,15 +112,32 @@ impl Resolver<'_> {
         }
     }
 
-    async fn image_config(&self, bridge: &mut Bridge, reference: &str) -> Result<ImageConfig, Failure> {
+    async fn image_config(
+        &self,
+        bridge: &mut Bridge,
+        reference: &str,
+    ) -> Result<ImageConfig, Failure> {
         if !self.caps.gateway.contains(gateway_caps::RESOLVE_IMAGE) {
             tracing::warn!("BuildKit cannot resolve image configs; using no image environment");
             return Ok(ImageConfig::default());
         }
-        let mode = self.caps.gateway.contains(gateway_caps::RESOLVE_IMAGE_MODE).then(|| self.mode.as_str());
-        let bytes = bridge.resolve_image_config(reference, self.platform, mode).await.map_err(|e| {
-            Failure::new(e.code() as i32, format!("cannot resolve build environment image {reference}: {}", e.message()))
-        })?;
+        let mode = self
+            .caps
+            .gateway
+            .contains(gateway_caps::RESOLVE_IMAGE_MODE)
+            .then(|| self.mode.as_str());
+        let bytes = bridge
+            .resolve_image_config(reference, self.platform, mode)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    e.code() as i32,
+                    format!(
+                        "cannot resolve build environment image {reference}: {}",
+                        e.message()
+                    ),
+                )
+            })?;
         ImageConfig::from_json(&bytes).map_err(|e| internal(format!("{reference}: {e}")))
     }
 }

@@ -27,7 +27,11 @@ pub struct Failure(pub rpc::Status);
 
 impl Failure {
     fn new(code: i32, message: impl Into<String>) -> Self {
-        Failure(rpc::Status { code, message: message.into(), details: Vec::new() })
+        Failure(rpc::Status {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        })
     }
 }
 
@@ -44,7 +48,10 @@ pub async fn serve() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot reach buildkitd over stdin/stdout: {e}"))?;
     let mut bridge = Bridge::new(channel);
-    let caps = bridge.ping().await.map_err(|e| format!("ping to buildkitd failed: {}", e.message()))?;
+    let caps = bridge
+        .ping()
+        .await
+        .map_err(|e| format!("ping to buildkitd failed: {}", e.message()))?;
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = build(&mut bridge, &caps, &raw).await;
     let returned = match outcome {
@@ -58,8 +65,14 @@ pub async fn serve() -> Result<(), String> {
 }
 
 /// Everything between Ping and Return.
-async fn build(bridge: &mut Bridge, caps: &Capabilities, raw: &BTreeMap<String, String>) -> Result<String, Failure> {
+async fn build(
+    bridge: &mut Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+) -> Result<String, Failure> {
     let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
+    // Keys only: build-arg values may be sensitive.
+    tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
     if !options.platform_given {
         if let Some(worker) = caps.platforms.first() {
             options.build.platform = plan::Platform {
@@ -74,27 +87,52 @@ async fn build(bridge: &mut Bridge, caps: &Capabilities, raw: &BTreeMap<String, 
     } else {
         BTreeMap::new()
     };
-    let session_id = std::env::var("BUILDKIT_SESSION_ID").ok().filter(|s| !s.is_empty());
+    let session_id = std::env::var("BUILDKIT_SESSION_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
     let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
     let platform = pb_platform(&options.build.platform);
-    let text = contexts::read_build_file(bridge, &options, &inputs, session_id.as_deref(), &llb_caps, &platform).await?;
-    let config = config::load(&options.filename, &text).map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
+    let text = contexts::read_build_file(
+        bridge,
+        &options,
+        &inputs,
+        session_id.as_deref(),
+        &llb_caps,
+        &platform,
+    )
+    .await?;
+    let config = config::load(&options.filename, &text)
+        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
     let plan = plan::plan(&options.filename, &config, &options.build)
         .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
-    let resolver = contexts::Resolver { caps, inputs: &inputs, platform: &platform, mode: options.resolve_mode };
+    let resolver = contexts::Resolver {
+        caps,
+        inputs: &inputs,
+        platform: &platform,
+        mode: options.resolve_mode,
+    };
     let (base, base_config) = resolver.base(bridge, &plan.base).await?;
-    let cache = plan.cache_context.as_ref().map(|value| resolver.context(plan::CACHE_CONTEXT, value)).transpose()?;
+    let cache = plan
+        .cache_context
+        .as_ref()
+        .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
+        .transpose()?;
     let build_inputs = BuildInputs {
         base,
         base_config,
         cache,
         context_name: options.context_key.clone(),
+        context_excludes: vec![options.filename.clone()],
         session_id,
         platform,
         caps: llb_caps,
-        source: Some(SourceFile { filename: options.filename.clone(), data: text.into_bytes() }),
+        source: Some(SourceFile {
+            filename: options.filename.clone(),
+            data: text.into_bytes(),
+        }),
     };
-    let definition = llb::compile(&plan, &build_inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    let definition = llb::compile(&plan, &build_inputs)
+        .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     Ok(bridge.solve(definition).await?)
 }
 

@@ -86,13 +86,21 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<FrontendOpts, String> {
         None | Some("default") => ResolveMode::Default,
         Some("pull") => ResolveMode::Pull,
         Some("local") => ResolveMode::Local,
-        Some(other) => return Err(format!("invalid image-resolve-mode {other:?}: expected default, pull or local")),
+        Some(other) => {
+            return Err(format!(
+                "invalid image-resolve-mode {other:?}: expected default, pull or local"
+            ))
+        }
     };
     for (key, value) in raw {
         if let Some(name) = key.strip_prefix("build-arg:") {
-            opts.build.build_args.insert(name.to_string(), value.clone());
+            opts.build
+                .build_args
+                .insert(name.to_string(), value.clone());
         } else if let Some(name) = key.strip_prefix("context:") {
-            opts.build.named_contexts.insert(name.to_string(), value.clone());
+            opts.build
+                .named_contexts
+                .insert(name.to_string(), value.clone());
         }
     }
     Ok(opts)
@@ -103,20 +111,36 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn env_values_split_at_the_first_equals() {
         let vars = [
-            ("BUILDKIT_FRONTEND_OPT_0".to_string(), "build-arg:A=b=c".to_string()),
-            ("BUILDKIT_FRONTEND_OPT_1".to_string(), "filename=package.yaml".to_string()),
-            ("BUILDKIT_FRONTEND_OPT_2".to_string(), "no-cache".to_string()),
+            (
+                "BUILDKIT_FRONTEND_OPT_0".to_string(),
+                "build-arg:A=b=c".to_string(),
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_1".to_string(),
+                "filename=package.yaml".to_string(),
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_2".to_string(),
+                "no-cache".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         assert_eq!(
             from_env(vars),
-            raw(&[("build-arg:A", "b=c"), ("filename", "package.yaml"), ("no-cache", "")])
+            raw(&[
+                ("build-arg:A", "b=c"),
+                ("filename", "package.yaml"),
+                ("no-cache", "")
+            ])
         );
     }
 
@@ -147,20 +171,33 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(opts.filename, "package.yaml");
-        assert_eq!((opts.dockerfile_key.as_str(), opts.context_key.as_str()), ("df", "ctx"));
+        assert_eq!(
+            (opts.dockerfile_key.as_str(), opts.context_key.as_str()),
+            ("df", "ctx")
+        );
         assert_eq!(opts.build.target.as_deref(), Some("workspace"));
         assert_eq!(opts.build.platform.architecture, "arm64");
         assert_eq!(opts.build.platform.variant, "v8");
         assert_eq!(opts.build.build_args["SOURCE_DATE_EPOCH"], "5");
-        assert_eq!(opts.build.named_contexts["melange-environment"], "docker-image://busybox");
-        assert_eq!(opts.build.named_contexts["melange-cache"], "local:melange-cache");
+        assert_eq!(
+            opts.build.named_contexts["melange-environment"],
+            "docker-image://busybox"
+        );
+        assert_eq!(
+            opts.build.named_contexts["melange-cache"],
+            "local:melange-cache"
+        );
         assert_eq!(opts.resolve_mode, ResolveMode::Pull);
         assert_eq!(opts.source.as_deref(), Some("melange-frontend:dev"));
     }
 
     #[test]
     fn bad_values_are_clear_errors() {
-        assert!(parse(&raw(&[("platform", "amd64")])).unwrap_err().contains("os/arch"));
-        assert!(parse(&raw(&[("image-resolve-mode", "sometimes")])).unwrap_err().contains("image-resolve-mode"));
+        assert!(parse(&raw(&[("platform", "amd64")]))
+            .unwrap_err()
+            .contains("os/arch"));
+        assert!(parse(&raw(&[("image-resolve-mode", "sometimes")]))
+            .unwrap_err()
+            .contains("image-resolve-mode"));
     }
 }

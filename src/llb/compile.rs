@@ -36,6 +36,9 @@ pub struct BuildInputs {
     pub cache: Option<ContextSource>,
     /// Local name of the build context (`context` unless `contextkey` says otherwise).
     pub context_name: String,
+    /// Paths left out of the context transfer: the build file itself, so that
+    /// editing a step does not change the workspace and re-run every step.
+    pub context_excludes: Vec<String>,
     /// Client session for local sources.
     pub session_id: Option<String>,
     /// Target platform.
@@ -110,6 +113,7 @@ fn workspace(
     let options = LocalOptions {
         session_id: inputs.session_id.clone(),
         shared_key_hint: Some(inputs.context_name.clone()),
+        exclude_patterns: inputs.context_excludes.clone(),
         ..Default::default()
     };
     let context = graph.local(

@@ -46,6 +46,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         },
         cache: None,
         context_name: "context".into(),
+        context_excludes: vec!["package.yaml".into()],
         session_id: Some("sess".into()),
         platform: platform(),
         caps,
@@ -516,4 +517,20 @@ fn imported_definitions_are_reused_verbatim() {
 
 fn g_err_empty() -> bool {
     graph().import(&pb::Definition::default()).is_err()
+}
+
+#[test]
+fn the_build_file_is_left_out_of_the_context() {
+    let def = compile_yaml(CapSet::all());
+    let context = decode_ops(&def)
+        .into_iter()
+        .find_map(|op| match op.op {
+            Some(pb::op::Op::Source(s)) if s.identifier == "local://context" => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        context.attrs["local.excludepatterns"],
+        r#"["package.yaml"]"#
+    );
 }

@@ -95,7 +95,9 @@ impl ContextValue {
         } else if let Some(local) = value.strip_prefix("local:") {
             Ok(ContextValue::Local(local.to_string()))
         } else if let Some(input) = value.strip_prefix("input:") {
-            Ok(ContextValue::Input(input.split("::").next().unwrap_or(input).to_string()))
+            Ok(ContextValue::Input(
+                input.split("::").next().unwrap_or(input).to_string(),
+            ))
         } else {
             Err(format!(
                 "named context {name:?}: unsupported value {value:?}; use docker-image://IMAGE, a local directory, or input:NAME"
@@ -110,10 +112,21 @@ mod tests {
 
     #[test]
     fn context_values_by_scheme() {
-        assert_eq!(ContextValue::parse("e", "docker-image://busybox:1").unwrap(), ContextValue::Image("busybox:1".into()));
-        assert_eq!(ContextValue::parse("e", "local:e").unwrap(), ContextValue::Local("e".into()));
-        assert_eq!(ContextValue::parse("e", "input:x::linux/amd64").unwrap(), ContextValue::Input("x".into()));
-        assert!(ContextValue::parse("e", "oci-layout:///x").unwrap_err().contains("unsupported value"));
+        assert_eq!(
+            ContextValue::parse("e", "docker-image://busybox:1").unwrap(),
+            ContextValue::Image("busybox:1".into())
+        );
+        assert_eq!(
+            ContextValue::parse("e", "local:e").unwrap(),
+            ContextValue::Local("e".into())
+        );
+        assert_eq!(
+            ContextValue::parse("e", "input:x::linux/amd64").unwrap(),
+            ContextValue::Input("x".into())
+        );
+        assert!(ContextValue::parse("e", "oci-layout:///x")
+            .unwrap_err()
+            .contains("unsupported value"));
     }
 
     #[test]

@@ -33,9 +33,17 @@ impl BuildOutput {
     pub fn steps(&self) -> Vec<(String, bool)> {
         let mut steps: Vec<(String, String, bool)> = Vec::new();
         for line in self.log.lines() {
-            let Some(rest) = line.strip_prefix('#') else { continue };
-            let Some((id, text)) = rest.split_once(' ') else { continue };
-            if text.starts_with('[') && text.contains("/") && text.contains("] ") && !text.starts_with("[internal]") {
+            let Some(rest) = line.strip_prefix('#') else {
+                continue;
+            };
+            let Some((id, text)) = rest.split_once(' ') else {
+                continue;
+            };
+            if text.starts_with('[')
+                && text.contains("/")
+                && text.contains("] ")
+                && !text.starts_with("[internal]")
+            {
                 if !steps.iter().any(|(i, _, _)| i == id) {
                     steps.push((id.to_string(), text.trim().to_string(), false));
                 }
@@ -45,14 +53,21 @@ impl BuildOutput {
                 }
             }
         }
-        let mut named: Vec<(String, bool)> = steps.into_iter().map(|(_, name, cached)| (name, cached)).collect();
+        let mut named: Vec<(String, bool)> = steps
+            .into_iter()
+            .map(|(_, name, cached)| (name, cached))
+            .collect();
         named.sort_by_key(|(name, _)| step_number(name));
         named
     }
 }
 
 fn step_number(name: &str) -> usize {
-    name.trim_start_matches('[').split('/').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    name.trim_start_matches('[')
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Repository root.
@@ -64,7 +79,9 @@ pub fn repo() -> PathBuf {
 pub fn scratch_dir(label: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = repo().join("target/e2e").join(format!("{label}-{}-{n}", std::process::id()));
+    let dir = repo()
+        .join("target/e2e")
+        .join(format!("{label}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
@@ -80,6 +97,10 @@ pub fn copy_package(name: &str, dest: &Path) -> PathBuf {
         .status()
         .expect("cp");
     assert!(status.success());
+    // A unique file per test keeps concurrent tests from building identical
+    // vertices: BuildKit shares in-flight vertices between sessions and shows
+    // their progress to one client only, which would hide steps from another.
+    std::fs::write(context.join(".e2e-run"), dest.display().to_string()).expect("write marker");
     context
 }
 
@@ -97,17 +118,31 @@ pub fn build(engine: Engine, context: &Path, out: &Path, extra: &[&str]) -> Buil
         ),
         Engine::Docker20 => (
             "hack/docker20",
-            vec!["build".into(), "--build-arg".into(), format!("MELANGE_ENVIRONMENT_IMAGE={TEST_ENV_IMAGE}")],
+            vec![
+                "build".into(),
+                "--build-arg".into(),
+                format!("MELANGE_ENVIRONMENT_IMAGE={TEST_ENV_IMAGE}"),
+            ],
         ),
     };
-    args.extend(["--progress=plain".into(), "-f".into(), context.join("package.yaml").display().to_string()]);
+    args.extend([
+        "--progress=plain".into(),
+        "-f".into(),
+        context.join("package.yaml").display().to_string(),
+    ]);
     args.extend(["-o".into(), format!("type=local,dest={}", out.display())]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(context.display().to_string());
-    let output = Command::new(repo().join(client)).args(&args).output().expect("run docker client");
+    let output = Command::new(repo().join(client))
+        .args(&args)
+        .output()
+        .expect("run docker client");
     let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
     log.push_str(&String::from_utf8_lossy(&output.stderr));
-    BuildOutput { success: output.status.success(), log }
+    BuildOutput {
+        success: output.status.success(),
+        log,
+    }
 }
 
 /// Read a file the build exported.
