@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/buildkit/caps.proto",
         "proto/buildkit/worker.proto",
         "proto/buildkit/gateway.proto",
+        "proto/buildkit/errdefs.proto",
         "proto/fsutil/stat.proto",
         "proto/google/rpc/status.proto",
     ];

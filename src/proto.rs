@@ -23,7 +23,12 @@ pub mod moby {
     }
 }
 
+pub mod errdefs {
+    include!(concat!(env!("OUT_DIR"), "/errdefs.rs"));
+}
+
 pub mod fsutil {
+
     pub mod types {
         include!(concat!(env!("OUT_DIR"), "/fsutil.types.rs"));
     }

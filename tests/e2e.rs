@@ -213,6 +213,14 @@ fn yaml_error_is_located(engine: Engine) {
         !dir.join("out").exists() || tree(&dir.join("out")).is_empty(),
         "nothing may be exported"
     );
+    if engine == Engine::Docker28 {
+        // The status carries a source location, so buildx shows the lines.
+        assert!(
+            result.log.contains(">>>   epohc: 0"),
+            "no source snippet:\n{}",
+            result.log
+        );
+    }
 }
 
 #[test]
@@ -225,4 +233,79 @@ fn docker28_yaml_error_shows_file_line_col() {
 #[ignore = "needs the engines: run hack/test"]
 fn docker20_yaml_error_shows_file_line_col() {
     yaml_error_is_located(Engine::Docker20);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_call_targets_lists_the_targets() {
+    let dir = scratch_dir("targets");
+    let context = copy_package("hello", &dir);
+    let output = std::process::Command::new(repo().join("hack/docker28"))
+        .args(["buildx", "build", "--call", "targets", "-f"])
+        .arg(context.join("package.yaml"))
+        .arg(&context)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("workspace (default)"), "{stdout}");
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_image_config_and_cache_dir_reach_the_steps() {
+    let dir = scratch_dir("image-config");
+    // An environment image with its own variables, built from the busybox one.
+    let image = "melange-test-env:configured";
+    let dockerfile = format!("FROM {TEST_ENV_IMAGE}\nENV IMAGE_VAR=from-image PATH=/opt/tools:/usr/bin:/bin GREETING=image\n");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let status = std::process::Command::new(repo().join("hack/docker28"))
+        .args(["build", "-q", "-t", image])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("sha256:abc"), "cached source\n").unwrap();
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(
+        context.join("package.yaml"),
+        format!(
+            "# syntax={FRONTEND_IMAGE}\npackage: {{name: configured, version: 1}}\nenvironment:\n  environment:\n    GREETING: yaml\npipeline:\n  - runs: |\n      d=${{{{targets.destdir}}}}\n      echo \"$IMAGE_VAR $PATH $GREETING\" > $d/env\n      cp '/var/cache/melange/sha256:abc' $d/from-cache\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let output = std::process::Command::new(repo().join("hack/docker28"))
+        .args(["buildx", "build", "--progress=plain", "--build-context"])
+        .arg(format!("melange-environment=docker-image://{image}"))
+        .arg("--build-context")
+        .arg(format!("melange-cache={}", cache.display()))
+        .arg("-f")
+        .arg(context.join("package.yaml"))
+        .arg("-o")
+        .arg(format!("type=local,dest={}", out.display()))
+        .arg(&context)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        read(&out.join("configured/env")),
+        "from-image /opt/tools:/usr/bin:/bin yaml\n"
+    );
+    assert_eq!(read(&out.join("configured/from-cache")), "cached source\n");
 }

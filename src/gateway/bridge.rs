@@ -135,21 +135,21 @@ impl Bridge {
             .config)
     }
 
-    /// Return the build result (a solved ref).
-    pub async fn return_ref(
+    /// Return the build result: a solved ref and/or metadata.
+    pub async fn return_result(
         &mut self,
-        id: String,
+        id: Option<String>,
+        metadata: BTreeMap<String, Vec<u8>>,
         caps: &Capabilities,
     ) -> Result<(), tonic::Status> {
-        let result = if caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY) {
-            gw::result::Result::Ref(gw::Ref { id, def: None })
-        } else {
-            gw::result::Result::RefDeprecated(id)
-        };
-        let result = gw::Result {
-            result: Some(result),
-            metadata: BTreeMap::new(),
-        };
+        let result = id.map(|id| {
+            if caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY) {
+                gw::result::Result::Ref(gw::Ref { id, def: None })
+            } else {
+                gw::result::Result::RefDeprecated(id)
+            }
+        });
+        let result = gw::Result { result, metadata };
         self.client
             .r#return(gw::ReturnRequest {
                 result: Some(result),

@@ -6,19 +6,23 @@ mod bridge;
 pub mod connect;
 mod contexts;
 pub mod opts;
+mod subrequests;
 
 use std::collections::BTreeMap;
 
-use crate::config;
+use prost::Message;
+
+use crate::config::{self, ConfigError};
 use crate::llb::{self, BuildInputs, CapSet, SourceFile};
 use crate::plan;
-use crate::proto::{pb, rpc};
+use crate::proto::{errdefs, pb, rpc};
 
 pub use bridge::{status_of, Bridge, Capabilities};
 
 /// gRPC codes we return.
 const INVALID_ARGUMENT: i32 = 3;
 const FAILED_PRECONDITION: i32 = 9;
+const UNIMPLEMENTED: i32 = 12;
 const INTERNAL: i32 = 13;
 
 /// Why a build failed, ready to become the status the client shows.
@@ -53,15 +57,78 @@ pub async fn serve() -> Result<(), String> {
         .await
         .map_err(|e| format!("ping to buildkitd failed: {}", e.message()))?;
     tracing::info!(buildkit = %caps.version, "connected");
-    let outcome = build(&mut bridge, &caps, &raw).await;
+    let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
+        Some(id) => subrequest(id),
+        None => build(&mut bridge, &caps, &raw).await.map(Answer::Build),
+    };
     let returned = match outcome {
-        Ok(id) => bridge.return_ref(id, &caps).await,
+        Ok(Answer::Build(id)) => bridge.return_result(Some(id), BTreeMap::new(), &caps).await,
+        Ok(Answer::Metadata(metadata)) => bridge.return_result(None, metadata, &caps).await,
         Err(Failure(status)) => {
             tracing::warn!(message = %status.message, "build failed");
             bridge.return_error(status).await
         }
     };
     returned.map_err(|e| format!("returning the result to buildkitd failed: {}", e.message()))
+}
+
+/// What a successful request returns.
+enum Answer {
+    /// A solved build result (ref ID).
+    Build(String),
+    /// Subrequest metadata, no filesystem.
+    Metadata(BTreeMap<String, Vec<u8>>),
+}
+
+fn subrequest(id: &str) -> Result<Answer, Failure> {
+    subrequests::answer(id)
+        .map(Answer::Metadata)
+        .ok_or_else(|| {
+            let detail = errdefs::Subrequest {
+                name: id.to_string(),
+            };
+            Failure(rpc::Status {
+                code: UNIMPLEMENTED,
+                message: format!("unsupported subrequest {id:?}"),
+                details: vec![any("errdefs.Subrequest", detail.encode_to_vec())],
+            })
+        })
+}
+
+/// A config error as a status whose details point at the offending line, so
+/// the client prints the surrounding YAML with the line marked.
+fn config_failure(error: ConfigError, text: &str) -> Failure {
+    let mut details = Vec::new();
+    if error.pos.line > 0 {
+        let line = i32::try_from(error.pos.line).unwrap_or(i32::MAX);
+        let character = i32::try_from(error.pos.col).unwrap_or(0);
+        let position = pb::Position { line, character };
+        let source = errdefs::Source {
+            info: Some(pb::SourceInfo {
+                filename: error.file.clone(),
+                data: text.as_bytes().to_vec(),
+                definition: None,
+                language: "YAML".to_string(),
+            }),
+            ranges: vec![pb::Range {
+                start: Some(position),
+                end: Some(position),
+            }],
+        };
+        details.push(any("errdefs.Source", source.encode_to_vec()));
+    }
+    Failure(rpc::Status {
+        code: INVALID_ARGUMENT,
+        message: error.to_string(),
+        details,
+    })
+}
+
+fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
+    prost_types::Any {
+        type_url: format!("type.googleapis.com/{type_name}"),
+        value,
+    }
 }
 
 /// Everything between Ping and Return.
@@ -101,10 +168,9 @@ async fn build(
         &platform,
     )
     .await?;
-    let config = config::load(&options.filename, &text)
-        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
+    let config = config::load(&options.filename, &text).map_err(|e| config_failure(e, &text))?;
     let plan = plan::plan(&options.filename, &config, &options.build)
-        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
+        .map_err(|e| config_failure(e, &text))?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,

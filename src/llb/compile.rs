@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::caps::CapSet;
+use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
@@ -113,7 +113,14 @@ fn workspace(
     let options = LocalOptions {
         session_id: inputs.session_id.clone(),
         shared_key_hint: Some(inputs.context_name.clone()),
-        exclude_patterns: inputs.context_excludes.clone(),
+        // Leaving the build file out only improves caching: on a daemon
+        // without the cap, send it along rather than fail.
+        exclude_patterns: if graph.caps().supports(caps::SOURCE_LOCAL_EXCLUDE_PATTERNS) {
+            inputs.context_excludes.clone()
+        } else {
+            Vec::new()
+        },
+
         ..Default::default()
     };
     let context = graph.local(

@@ -96,6 +96,14 @@ impl Target {
     /// Every target name, for help and errors.
     pub const NAMES: &'static [&'static str] = &["workspace"];
 
+    /// One line for `--call targets` and errors.
+    pub fn describe(name: &str) -> &'static str {
+        match name {
+            "workspace" => "the melange-out tree: one folder per package",
+            _ => "",
+        }
+    }
+
     fn parse(name: &str) -> Option<Self> {
         match name {
             "" | "workspace" => Some(Target::Workspace),
