@@ -19,8 +19,7 @@ impl fmt::Display for Pos {
 }
 
 /// Why a build file was rejected, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{pos}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The build file's name as the user gave it.
     pub file: String,
@@ -30,7 +29,21 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line == 0 {
+            // Whole-file problems (options, missing environment) have no position.
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.pos, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// A position-tagged message before the file name is known; `in_file` adds it.
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     /// Where the problem is.

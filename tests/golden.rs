@@ -1,0 +1,86 @@
+//! Golden tests: `melange-frontend plan` output (plan + LLB with digests) for
+//! the packages in testdata/, compared byte for byte. A change in any digest
+//! means the LLB changed: review it, then regenerate with UPDATE_GOLDEN=1.
+
+use std::path::{Path, PathBuf};
+
+use melange_frontend::cli::{plan_command, PlanArgs};
+
+fn testdata(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
+}
+
+fn args(file: &str, contexts: &[&str], build_args: &[&str]) -> PlanArgs {
+    PlanArgs {
+        file: PathBuf::from("testdata").join(file),
+        build_args: build_args.iter().map(|s| s.to_string()).collect(),
+        build_contexts: contexts.iter().map(|s| s.to_string()).collect(),
+        target: None,
+        platform: "linux/amd64".into(),
+    }
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = testdata(&format!("golden/{name}"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
+    assert!(expected == actual, "{name} differs from the golden file; review and run with UPDATE_GOLDEN=1\n{actual}");
+}
+
+fn in_repo<T>(f: impl FnOnce() -> T) -> T {
+    // PlanArgs paths are relative to the repository, as a user would type them.
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    f()
+}
+
+#[test]
+fn hello_plan_and_llb_match_golden() {
+    let json = in_repo(|| {
+        plan_command(&args(
+            "hello/package.yaml",
+            &["melange-environment=docker-image://melange-test-env:busybox", "melange-cache=./cache"],
+            &["SOURCE_DATE_EPOCH=1700000000"],
+        ))
+    })
+    .unwrap();
+    check_golden("hello.plan.json", &format!("{json}\n"));
+}
+
+#[test]
+fn build_arg_environment_matches_golden() {
+    let json = in_repo(|| {
+        plan_command(&args("hello/package.yaml", &[], &["MELANGE_ENVIRONMENT_IMAGE=busybox:1.36"]))
+    })
+    .unwrap();
+    check_golden("hello-build-arg.plan.json", &format!("{json}\n"));
+}
+
+#[test]
+fn errors_match_golden() {
+    let mut messages = String::new();
+    for (file, contexts) in [
+        ("golden/errors.yaml", vec!["melange-environment=docker-image://busybox"]),
+        ("golden/errors.yaml", vec![]),
+        ("golden/missing.yaml", vec![]),
+        ("hello/package.yaml", vec!["melange-environment=oci-layout:///tmp/x"]),
+    ] {
+        let error = in_repo(|| plan_command(&args(file, &contexts, &[]))).unwrap_err();
+        messages.push_str(&format!("{error}\n"));
+    }
+    check_golden("errors.txt", &messages);
+}
+
+#[test]
+fn plan_is_deterministic_across_runs() {
+    let run = || {
+        in_repo(|| {
+            plan_command(&args("hello/package.yaml", &["melange-environment=docker-image://busybox"], &[]))
+        })
+        .unwrap()
+    };
+    assert_eq!(run(), run());
+}
