@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use melange_frontend::cli::{plan_command, PlanArgs};
 
 fn testdata(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(path)
 }
 
 fn args(file: &str, contexts: &[&str], build_args: &[&str]) -> PlanArgs {
@@ -26,9 +28,16 @@ fn check_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
-    assert!(expected == actual, "{name} differs from the golden file; review and run with UPDATE_GOLDEN=1\n{actual}");
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from the golden file; review and run with UPDATE_GOLDEN=1\n{actual}"
+    );
 }
 
 fn in_repo<T>(f: impl FnOnce() -> T) -> T {
@@ -42,7 +51,10 @@ fn hello_plan_and_llb_match_golden() {
     let json = in_repo(|| {
         plan_command(&args(
             "hello/package.yaml",
-            &["melange-environment=docker-image://melange-test-env:busybox", "melange-cache=./cache"],
+            &[
+                "melange-environment=docker-image://melange-test-env:busybox",
+                "melange-cache=./cache",
+            ],
             &["SOURCE_DATE_EPOCH=1700000000"],
         ))
     })
@@ -53,7 +65,11 @@ fn hello_plan_and_llb_match_golden() {
 #[test]
 fn build_arg_environment_matches_golden() {
     let json = in_repo(|| {
-        plan_command(&args("hello/package.yaml", &[], &["MELANGE_ENVIRONMENT_IMAGE=busybox:1.36"]))
+        plan_command(&args(
+            "hello/package.yaml",
+            &[],
+            &["MELANGE_ENVIRONMENT_IMAGE=busybox:1.36"],
+        ))
     })
     .unwrap();
     check_golden("hello-build-arg.plan.json", &format!("{json}\n"));
@@ -63,10 +79,16 @@ fn build_arg_environment_matches_golden() {
 fn errors_match_golden() {
     let mut messages = String::new();
     for (file, contexts) in [
-        ("golden/errors.yaml", vec!["melange-environment=docker-image://busybox"]),
+        (
+            "golden/errors.yaml",
+            vec!["melange-environment=docker-image://busybox"],
+        ),
         ("golden/errors.yaml", vec![]),
         ("golden/missing.yaml", vec![]),
-        ("hello/package.yaml", vec!["melange-environment=oci-layout:///tmp/x"]),
+        (
+            "hello/package.yaml",
+            vec!["melange-environment=oci-layout:///tmp/x"],
+        ),
     ] {
         let error = in_repo(|| plan_command(&args(file, &contexts, &[]))).unwrap_err();
         messages.push_str(&format!("{error}\n"));
@@ -78,7 +100,11 @@ fn errors_match_golden() {
 fn plan_is_deterministic_across_runs() {
     let run = || {
         in_repo(|| {
-            plan_command(&args("hello/package.yaml", &["melange-environment=docker-image://busybox"], &[]))
+            plan_command(&args(
+                "hello/package.yaml",
+                &["melange-environment=docker-image://busybox"],
+                &[],
+            ))
         })
         .unwrap()
     };
