@@ -55,7 +55,13 @@ pub async fn serve() -> Result<(), String> {
     let caps = bridge
         .ping()
         .await
-        .map_err(|e| format!("ping to buildkitd failed: {}", e.message()))?;
+        .map_err(|e| {
+            format!(
+                "no BuildKit gateway answered on stdin/stdout (ping: {}); this binary is started by buildkitd \
+                 as a frontend, or run with a subcommand (see --help)",
+                e.message()
+            )
+        })?;
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
         Some(id) => subrequest(id),
