@@ -1,140 +1,76 @@
-//! YAML tree → [`Config`], strictly: unknown keys, wrong shapes and invalid
-//! values are errors at the offending line and column. Keys of melange's
-//! schema that this version does not act on yet are accepted (so real files
-//! parse) unless ignoring them would build something different from what the
-//! user asked, in which case they are rejected with a clear message.
+//! YAML tree → [`Config`], strictly: the whole tree is first checked against
+//! melange's schema ([`super::schema`]), so unknown keys and wrong shapes are
+//! errors at their line and column; then the values a build uses are read
+//! and validated. Keys this version cannot honour yet are decoded too: the
+//! planner refuses them at their position rather than ignoring them.
 
 use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
-use super::model::{Config, Environment, Package, Step, Subpackage, Text};
+use super::model::{Config, DataSet, Environment, Package, Step, Subpackage, Text, VarTransform};
+use super::schema;
 use super::yaml::{Key, Node, Value};
-
-const TOP_KEYS: &[&str] = &[
-    "package",
-    "environment",
-    "pipeline",
-    "subpackages",
-    "data",
-    "vars",
-    "var-transforms",
-    "options",
-    "update",
-    "test",
-    "capabilities",
-];
-const PACKAGE_KEYS: &[&str] = &[
-    "name",
-    "version",
-    "epoch",
-    "description",
-    "annotations",
-    "url",
-    "commit",
-    "target-architecture",
-    "copyright",
-    "dependencies",
-    "options",
-    "scriptlets",
-    "checks",
-    "cpe",
-    "setcap",
-    "timeout",
-    "resources",
-    "test-resources",
-];
-const ENVIRONMENT_KEYS: &[&str] = &[
-    "contents",
-    "environment",
-    "accounts",
-    "archs",
-    "paths",
-    "entrypoint",
-    "cmd",
-    "stop-signal",
-    "work-dir",
-    "include",
-    "volumes",
-    "annotations",
-    "vcs-url",
-    "options",
-];
-const CONTENTS_KEYS: &[&str] = &[
-    "repositories",
-    "build_repositories",
-    "runtime_repositories",
-    "keyring",
-    "packages",
-    "baseimage",
-];
-const STEP_KEYS: &[&str] = &[
-    "name",
-    "uses",
-    "with",
-    "runs",
-    "pipeline",
-    "inputs",
-    "needs",
-    "label",
-    "if",
-    "assertions",
-    "working-directory",
-    "environment",
-];
-const SUBPACKAGE_KEYS: &[&str] = &[
-    "if",
-    "range",
-    "name",
-    "pipeline",
-    "dependencies",
-    "options",
-    "scriptlets",
-    "description",
-    "url",
-    "commit",
-    "checks",
-    "test",
-    "setcap",
-    "copyright",
-];
-/// Step keys whose meaning this version cannot honour yet: ignoring them would
-/// silently build something else, so they are refused.
-const UNSUPPORTED_STEP_KEYS: &[&str] = &["uses", "with", "if", "needs", "assertions", "inputs"];
 
 /// Decode a parsed build file.
 pub fn decode(root: &Node) -> LResult<Config> {
-    let top = Fields::new(root, "the build file", TOP_KEYS)?;
+    schema::validate(root, &schema::ROOT, "the build file")?;
+    let top = Fields::new(root, "the build file")?;
     let package = match top.get("package") {
         Some(node) => decode_package(node)?,
         None => return Err(Located::new(root.pos, "missing required key `package`")),
     };
-    let environment = top
-        .get("environment")
-        .map(decode_environment)
+    let subpackages = top
+        .get("subpackages")
+        .map(|node| {
+            list(node)
+                .iter()
+                .map(decode_subpackage)
+                .collect::<LResult<_>>()
+        })
         .transpose()?
         .unwrap_or_default();
-    let pipeline = top
-        .get("pipeline")
-        .map(decode_steps)
-        .transpose()?
-        .unwrap_or_default();
-    let subpackages = match top.get("subpackages") {
-        Some(node) => list(node, "subpackages")?
-            .iter()
-            .map(decode_subpackage)
-            .collect::<LResult<_>>()?,
-        None => Vec::new(),
-    };
     Ok(Config {
         package,
-        environment,
-        pipeline,
+        environment: top
+            .get("environment")
+            .map(decode_environment)
+            .transpose()?
+            .unwrap_or_default(),
+        pipeline: top
+            .get("pipeline")
+            .map(decode_steps)
+            .transpose()?
+            .unwrap_or_default(),
         subpackages,
+        vars: top.get("vars").map(pairs).unwrap_or_default(),
+        var_transforms: top
+            .get("var-transforms")
+            .map(|node| {
+                list(node)
+                    .iter()
+                    .map(decode_var_transform)
+                    .collect::<LResult<_>>()
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        data: top
+            .get("data")
+            .map(|node| list(node).iter().map(decode_data).collect::<LResult<_>>())
+            .transpose()?
+            .unwrap_or_default(),
+        build_options: top
+            .get("options")
+            .map(|node| pairs(node).into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default(),
+        capabilities: top
+            .entry("capabilities")
+            .filter(|(_, node)| !matches!(node.value, Value::Null))
+            .map(|(key, _)| Text::new("capabilities", key.pos)),
     })
 }
 
 fn decode_package(node: &Node) -> LResult<Package> {
-    let fields = Fields::new(node, "package", PACKAGE_KEYS)?;
+    let fields = Fields::new(node, "package")?;
     let name = fields.required_text("name")?;
     validate_package_name(&name)?;
     let version = fields.required_text("version")?;
@@ -145,7 +81,7 @@ fn decode_package(node: &Node) -> LResult<Package> {
         ));
     }
     let epoch = fields
-        .text("epoch")?
+        .text("epoch")
         .unwrap_or_else(|| Text::new("0", node.pos));
     let epoch = Text::new(
         if epoch.value.is_empty() {
@@ -164,7 +100,7 @@ fn decode_package(node: &Node) -> LResult<Package> {
             ),
         ));
     }
-    let description = fields.text("description")?.unwrap_or_default();
+    let description = fields.text("description").unwrap_or_default();
     Ok(Package {
         name,
         version,
@@ -192,89 +128,130 @@ pub fn validate_package_name(name: &Text) -> LResult<()> {
 }
 
 fn decode_environment(node: &Node) -> LResult<Environment> {
-    let fields = Fields::new(node, "environment", ENVIRONMENT_KEYS)?;
-    let env = fields
-        .get("environment")
-        .map(|n| string_map(n, "environment.environment"))
+    let fields = Fields::new(node, "environment")?;
+    let contents = fields
+        .get("contents")
+        .map(|n| Fields::new(n, "contents"))
         .transpose()?;
-    let mut packages = Vec::new();
-    if let Some(contents) = fields.get("contents") {
-        let contents = Fields::new(contents, "environment.contents", CONTENTS_KEYS)?;
-        if let Some(list_node) = contents.get("packages") {
-            packages = text_list(list_node, "environment.contents.packages")?;
-        }
-    }
+    let accounts = fields
+        .get("accounts")
+        .map(|n| Fields::new(n, "accounts"))
+        .transpose()?;
     Ok(Environment {
-        env: env.unwrap_or_default(),
-        packages,
+        env: fields
+            .get("environment")
+            .map(string_map)
+            .unwrap_or_default(),
+        packages: contents
+            .and_then(|c| c.get("packages"))
+            .map(text_list)
+            .unwrap_or_default(),
+        run_as: accounts
+            .and_then(|a| a.text("run-as"))
+            .filter(|t| !t.value.is_empty()),
     })
 }
 
 fn decode_steps(node: &Node) -> LResult<Vec<Step>> {
-    list(node, "pipeline")?.iter().map(decode_step).collect()
+    list(node).iter().map(decode_step).collect()
 }
 
 fn decode_step(node: &Node) -> LResult<Step> {
-    let fields = Fields::new(node, "pipeline step", STEP_KEYS)?;
-    for key in UNSUPPORTED_STEP_KEYS {
-        if let Some((k, _)) = fields.entry(key) {
-            return Err(Located::new(
-                k.pos,
-                format!("`{key}:` in pipeline steps is not supported by this version of melange-frontend yet"),
-            ));
-        }
-    }
-    let runs = fields.text("runs")?;
+    let fields = Fields::new(node, "pipeline step")?;
+    let runs = fields.text("runs");
+    let uses = fields.text("uses");
+    let with = fields.get("with").map(string_map).unwrap_or_default();
     let pipeline = fields
         .get("pipeline")
         .map(decode_steps)
         .transpose()?
         .unwrap_or_default();
-    if runs.is_none() && pipeline.is_empty() {
+    if let (Some(uses), Some(runs)) = (&uses, &runs) {
         return Err(Located::new(
-            node.pos,
-            "a pipeline step needs `runs:` or a nested `pipeline:`",
+            runs.pos,
+            format!("a step cannot have both `uses: {}` and `runs:`", uses.value),
         ));
     }
+    if let Some((key, _)) = fields.entry("with") {
+        if uses.is_none() {
+            return Err(Located::new(
+                key.pos,
+                "`with:` needs `uses:` in the same step",
+            ));
+        }
+    }
+    if runs.is_none() && uses.is_none() && pipeline.is_empty() {
+        return Err(Located::new(
+            node.pos,
+            "a pipeline step needs `runs:`, `uses:` or a nested `pipeline:`",
+        ));
+    }
+    let needs = fields
+        .get("needs")
+        .and_then(|n| Fields::new(n, "needs").ok())
+        .and_then(|n| n.get("packages"))
+        .map(text_list)
+        .unwrap_or_default();
     Ok(Step {
         pos: node.pos,
-        name: fields.text("name")?,
+        name: fields.text("name"),
         runs,
-        working_directory: fields.text("working-directory")?,
+        working_directory: fields.text("working-directory"),
         environment: fields
             .get("environment")
-            .map(|n| string_map(n, "step environment"))
-            .transpose()?
+            .map(string_map)
             .unwrap_or_default(),
         pipeline,
+        uses,
+        with,
+        condition: fields.text("if"),
+        needs,
     })
 }
 
 fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
-    let fields = Fields::new(node, "subpackage", SUBPACKAGE_KEYS)?;
-    for key in ["if", "range"] {
-        if let Some((k, _)) = fields.entry(key) {
-            return Err(Located::new(
-                k.pos,
-                format!("`{key}:` in subpackages is not supported by this version of melange-frontend yet"),
-            ));
-        }
-    }
+    let fields = Fields::new(node, "subpackage")?;
     let name = fields.required_text("name")?;
-    validate_package_name(&name)?;
+    let range = fields.text("range");
+    // A name using variables is checked once they are replaced.
+    if !name.value.contains("${{") {
+        validate_package_name(&name)?;
+    }
     Ok(Subpackage {
         pos: node.pos,
         name,
-        description: fields.text("description")?.unwrap_or_default(),
+        description: fields.text("description").unwrap_or_default(),
         pipeline: fields
             .get("pipeline")
             .map(decode_steps)
             .transpose()?
             .unwrap_or_default(),
+        condition: fields.text("if"),
+        range,
     })
 }
 
-/// A mapping whose keys were checked against the schema.
+fn decode_var_transform(node: &Node) -> LResult<VarTransform> {
+    let fields = Fields::new(node, "var-transforms entry")?;
+    Ok(VarTransform {
+        from: fields.required_text("from")?,
+        pattern: fields.required_text("match")?,
+        replace: fields
+            .text("replace")
+            .unwrap_or_else(|| Text::new("", node.pos)),
+        to: fields.required_text("to")?,
+    })
+}
+
+fn decode_data(node: &Node) -> LResult<DataSet> {
+    let fields = Fields::new(node, "data entry")?;
+    Ok(DataSet {
+        name: fields.required_text("name")?,
+        items: fields.get("items").map(pairs).unwrap_or_default(),
+    })
+}
+
+/// A mapping whose keys the schema already checked.
 struct Fields<'a> {
     entries: &'a [(Key, Node)],
     pos: Pos,
@@ -282,11 +259,10 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new(node: &'a Node, what: &'a str, known: &[&str]) -> LResult<Self> {
-        static EMPTY: Vec<(Key, Node)> = Vec::new();
+    fn new(node: &'a Node, what: &'a str) -> LResult<Self> {
         let entries = match &node.value {
             Value::Map(entries) => entries.as_slice(),
-            Value::Null => EMPTY.as_slice(),
+            Value::Null => &[],
             _ => {
                 return Err(Located::new(
                     node.pos,
@@ -294,17 +270,6 @@ impl<'a> Fields<'a> {
                 ))
             }
         };
-        for (key, _) in entries {
-            if !known.contains(&key.text.as_str()) {
-                let hint = nearest(&key.text, known)
-                    .map(|k| format!(" (did you mean `{k}`?)"))
-                    .unwrap_or_default();
-                return Err(Located::new(
-                    key.pos,
-                    format!("unknown key `{}` in {what}{hint}", key.text),
-                ));
-            }
-        }
         Ok(Fields {
             entries,
             pos: node.pos,
@@ -320,12 +285,12 @@ impl<'a> Fields<'a> {
         self.entry(key).map(|(_, node)| node)
     }
 
-    fn text(&self, key: &str) -> LResult<Option<Text>> {
-        self.get(key).map(|node| scalar(node, key)).transpose()
+    fn text(&self, key: &str) -> Option<Text> {
+        self.get(key).map(scalar)
     }
 
     fn required_text(&self, key: &str) -> LResult<Text> {
-        self.text(key)?.ok_or_else(|| {
+        self.text(key).ok_or_else(|| {
             Located::new(
                 self.pos,
                 format!("missing required key `{key}` in {}", self.what),
@@ -334,75 +299,38 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A scalar as raw text; null is "".
-fn scalar(node: &Node, what: &str) -> LResult<Text> {
+/// A scalar as raw text; null (and, defensively, any other shape) is "".
+fn scalar(node: &Node) -> Text {
     match &node.value {
-        Value::Scalar(s) => Ok(Text::new(s.clone(), node.pos)),
-        Value::Null => Ok(Text::new("", node.pos)),
-        _ => Err(Located::new(
-            node.pos,
-            format!("`{what}` must be a scalar, found {}", node.kind()),
-        )),
+        Value::Scalar(s) => Text::new(s.clone(), node.pos),
+        _ => Text::new("", node.pos),
     }
 }
 
-fn list<'a>(node: &'a Node, what: &str) -> LResult<&'a [Node]> {
+fn list(node: &Node) -> &[Node] {
     match &node.value {
-        Value::Seq(items) => Ok(items),
-        Value::Null => Ok(&[]),
-        _ => Err(Located::new(
-            node.pos,
-            format!("`{what}` must be a list, found {}", node.kind()),
-        )),
+        Value::Seq(items) => items,
+        _ => &[],
     }
 }
 
-fn text_list(node: &Node, what: &str) -> LResult<Vec<Text>> {
-    list(node, what)?
-        .iter()
-        .map(|item| scalar(item, what))
-        .collect()
+fn text_list(node: &Node) -> Vec<Text> {
+    list(node).iter().map(scalar).collect()
 }
 
-fn string_map(node: &Node, what: &str) -> LResult<BTreeMap<String, Text>> {
-    let entries = match &node.value {
-        Value::Map(entries) => entries.as_slice(),
-        Value::Null => &[],
-        _ => {
-            return Err(Located::new(
-                node.pos,
-                format!("`{what}` must be a mapping, found {}", node.kind()),
-            ))
-        }
-    };
-    entries
-        .iter()
-        .map(|(key, value)| Ok((key.text.clone(), scalar(value, &key.text)?)))
-        .collect()
-}
-
-/// The known key closest to a misspelt one, if it is close enough to help.
-fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// A mapping's entries as (key, scalar value) texts, in file order.
+fn pairs(node: &Node) -> Vec<(Text, Text)> {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(key, value)| (Text::new(key.text.clone(), key.pos), scalar(value)))
+            .collect(),
+        _ => Vec::new(),
     }
-    prev[b.len()]
+}
+
+fn string_map(node: &Node) -> BTreeMap<String, Text> {
+    pairs(node).into_iter().map(|(k, v)| (k.value, v)).collect()
 }
 
 #[cfg(test)]
@@ -458,10 +386,52 @@ mod tests {
     }
 
     #[test]
-    fn uses_is_refused_rather_than_ignored() {
-        let err = decode_str(&format!("{MINIMAL}pipeline:\n  - uses: fetch\n")).unwrap_err();
-        assert_eq!(err.pos.line, 6);
-        assert!(err.message.contains("`uses:`"), "{}", err.message);
+    fn uses_with_and_conditions_are_decoded() {
+        let config = decode_str(&format!(
+            "{MINIMAL}pipeline:\n  - uses: fetch\n    if: ${{{{build.arch}}}} == 'x86_64'\n    with:\n      uri: https://x\n      extract: true\n    needs:\n      packages: [wget]\n"
+        ))
+        .unwrap();
+        let step = &config.pipeline[0];
+        assert_eq!(step.uses.as_ref().unwrap().value, "fetch");
+        assert_eq!(step.with["extract"].value, "true");
+        assert_eq!(step.needs[0].value, "wget");
+        assert_eq!(
+            step.condition.as_ref().unwrap().pos,
+            Pos { line: 7, col: 9 }
+        );
+    }
+
+    #[test]
+    fn uses_with_runs_and_with_without_uses_are_errors() {
+        let err = decode_str(&format!(
+            "{MINIMAL}pipeline:\n  - uses: fetch\n    runs: x\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "a step cannot have both `uses: fetch` and `runs:`"
+        );
+        let err = decode_str(&format!(
+            "{MINIMAL}pipeline:\n  - runs: x\n    with: {{a: b}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.pos.line, 7);
+        assert_eq!(err.message, "`with:` needs `uses:` in the same step");
+    }
+
+    #[test]
+    fn vars_transforms_data_and_ranges_are_decoded() {
+        let config = decode_str(&format!(
+            "{MINIMAL}vars:\n  short: 1.2\nvar-transforms:\n  - from: ${{{{package.version}}}}\n    match: (\\d+)\n    replace: v$1\n    to: v\ndata:\n  - name: pythons\n    items:\n      3.10: a\nsubpackages:\n  - range: pythons\n    name: py${{{{range.key}}}}\n"
+        ))
+        .unwrap();
+        assert_eq!(config.vars[0].1.value, "1.2");
+        assert_eq!(config.var_transforms[0].replace.value, "v$1");
+        assert_eq!(config.data[0].items[0].0.value, "3.10");
+        assert_eq!(
+            config.subpackages[0].range.as_ref().unwrap().value,
+            "pythons"
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The melange language: parse the build file with positions, decode it into a
 //! typed [`Config`], and substitute `${{…}}` variables. Pure: no I/O.
 
+pub mod cond;
 pub mod decode;
 pub mod error;
 pub mod model;
+pub mod schema;
 pub mod subst;
 pub mod yaml;
 
 pub use error::{ConfigError, Pos};
-pub use model::{Config, Environment, Package, Step, Subpackage, Text};
+pub use model::{Config, DataSet, Environment, Package, Step, Subpackage, Text, VarTransform};
 
 /// Parse and validate a build file. `file` is only used in error messages.
 pub fn load(file: &str, text: &str) -> Result<Config, ConfigError> {

@@ -36,6 +36,38 @@ pub struct Config {
     pub pipeline: Vec<Step>,
     /// Further packages split out of the same build.
     pub subpackages: Vec<Subpackage>,
+    /// `vars:`, in file order.
+    pub vars: Vec<(Text, Text)>,
+    /// `var-transforms:`, applied in order.
+    pub var_transforms: Vec<VarTransform>,
+    /// `data:`: named item sets that ranged subpackages expand over.
+    pub data: Vec<DataSet>,
+    /// Names of the build options declared under top-level `options:`.
+    pub build_options: Vec<Text>,
+    /// `capabilities.add`/`drop` (entries as written), with the key's position.
+    pub capabilities: Option<Text>,
+}
+
+/// One `var-transforms:` entry: `to` = `from` with `match` replaced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VarTransform {
+    /// Text to transform (may use `${{package.*}}` and earlier vars).
+    pub from: Text,
+    /// RE2 regular expression.
+    pub pattern: Text,
+    /// Replacement, with `$1` / `${1}` group references.
+    pub replace: Text,
+    /// Variable to define (`vars.<to>`).
+    pub to: Text,
+}
+
+/// One `data:` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DataSet {
+    /// Name that `range:` refers to.
+    pub name: Text,
+    /// `key: value` items in file order (expansion sorts them by key).
+    pub items: Vec<(Text, Text)>,
 }
 
 /// `package:`: identity of the main package.
@@ -59,6 +91,8 @@ pub struct Environment {
     /// `environment.contents.packages` (not installed by this version; the
     /// environment comes from a base image).
     pub packages: Vec<Text>,
+    /// `environment.accounts.run-as`, if given.
+    pub run_as: Option<Text>,
 }
 
 /// One pipeline step.
@@ -76,6 +110,14 @@ pub struct Step {
     pub environment: BTreeMap<String, Text>,
     /// `pipeline:` nested steps.
     pub pipeline: Vec<Step>,
+    /// `uses:`: a pipeline to run in place of `runs:`.
+    pub uses: Option<Text>,
+    /// `with:`: inputs of the `uses:` pipeline.
+    pub with: BTreeMap<String, Text>,
+    /// `if:`: a condition; a false step is skipped with its nested steps.
+    pub condition: Option<Text>,
+    /// `needs.packages`: packages the step needs in the environment.
+    pub needs: Vec<Text>,
 }
 
 /// One `subpackages:` entry.
@@ -89,4 +131,8 @@ pub struct Subpackage {
     pub description: Text,
     /// Steps that fill `${{targets.subpkgdir}}`.
     pub pipeline: Vec<Step>,
+    /// `if:`: the subpackage exists only when true.
+    pub condition: Option<Text>,
+    /// `range:`: the `data:` set this entry is expanded over.
+    pub range: Option<Text>,
 }

@@ -38,6 +38,25 @@ pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
     Ok(out)
 }
 
+/// melange's parse-time pass: replace the variables `vars` knows, leave any
+/// other `${{…}}` as written for the strict pass to judge.
+pub fn substitute_known(text: &Text, vars: &Vars) -> String {
+    let mut out = String::with_capacity(text.value.len());
+    let mut rest = text.value.as_str();
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else { break };
+        out.push_str(&rest[..start]);
+        match vars.get(after[..end].trim()) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 3 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn known_hint(name: &str, vars: &Vars) -> String {
     let prefix = name.split('.').next().unwrap_or_default();
     let same_scope: Vec<&str> = vars
@@ -83,6 +102,12 @@ mod tests {
     fn leaves_shell_variables_alone() {
         let text = Text::new("echo ${HOME} $PATH", Pos::default());
         assert_eq!(substitute(&text, &vars()).unwrap(), "echo ${HOME} $PATH");
+    }
+
+    #[test]
+    fn the_lenient_pass_keeps_unknown_variables() {
+        let text = Text::new("${{package.name}}-${{range.key}}", Pos::default());
+        assert_eq!(substitute_known(&text, &vars()), "hello-${{range.key}}");
     }
 
     #[test]

@@ -177,7 +177,11 @@ fn run_step(
             .working_dir
             .clone()
             .unwrap_or_else(|| WORKSPACE_DIR.to_string()),
-        user: image.user.clone().unwrap_or_default(),
+        user: plan
+            .user
+            .clone()
+            .or_else(|| image.user.clone())
+            .unwrap_or_default(),
         root,
         mounts,
         ..Default::default()

@@ -4,14 +4,17 @@
 
 mod options;
 mod steps;
+mod vars;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::error::{LResult, Located};
 use crate::config::{Config, ConfigError};
 
 pub use options::{BuildOptions, ContextValue, Platform};
+pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.
 pub const WORKSPACE_DIR: &str = "/home/build";
@@ -182,6 +185,9 @@ pub struct BuildPlan {
     pub result_step: String,
     /// What the build returns.
     pub target: Target,
+    /// User the steps run as (`accounts.run-as`); the image's user when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// Compile a config and the client's options into a plan.
@@ -198,8 +204,15 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
         pos: Default::default(),
         message,
     })?;
-    let commands =
-        steps::compile(config, &package, &source_date_epoch).map_err(|e| e.in_file(file))?;
+    refuse_unsupported(config).map_err(|e| e.in_file(file))?;
+    let mut vars =
+        vars::build_vars(config, &package, &options.platform).map_err(|e| e.in_file(file))?;
+    let subpackages = steps::expand_subpackages(config, &vars).map_err(|e| e.in_file(file))?;
+    let mut outputs = vec![package.name.clone()];
+    outputs.extend(subpackages.iter().map(|s| s.name.clone()));
+    vars::add_package_targets(&mut vars, &outputs);
+    let commands = steps::compile(config, &vars, &subpackages, &source_date_epoch)
+        .map_err(|e| e.in_file(file))?;
     let total = commands.len() + 2;
     let steps = commands
         .into_iter()
@@ -209,8 +222,6 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
             ..step.into_planned()
         })
         .collect();
-    let mut outputs = vec![package.name.clone()];
-    outputs.extend(config.subpackages.iter().map(|s| s.name.value.clone()));
     Ok(BuildPlan {
         outputs,
         base,
@@ -221,7 +232,35 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
         result_step: format!("[{total}/{total}] collect melange-out"),
         target,
         package,
+        user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
+}
+
+/// Build-file features that change how every step runs and that this
+/// version cannot honour: refused at their position, never ignored.
+fn refuse_unsupported(config: &Config) -> LResult<()> {
+    if let Some(run_as) = config
+        .environment
+        .run_as
+        .as_ref()
+        .filter(|user| !matches!(user.value.as_str(), "root" | "0"))
+    {
+        return Err(Located::new(
+            run_as.pos,
+            format!(
+                "`accounts.run-as: {}`: steps can only run as root in this version of melange-frontend \
+                 (the workspace is owned by root)",
+                run_as.value
+            ),
+        ));
+    }
+    if let Some(capabilities) = &config.capabilities {
+        return Err(Located::new(
+            capabilities.pos,
+            "`capabilities:` is not supported by this version of melange-frontend yet",
+        ));
+    }
+    Ok(())
 }
 
 fn resolve_target(file: &str, options: &BuildOptions) -> Result<Target, ConfigError> {

@@ -1,13 +1,16 @@
-//! Pipeline steps → shell commands: variable substitution, inherited working
-//! directory and environment, the `set -e` prelude, and progress labels.
+//! Pipeline steps → shell commands: subpackage expansion (`range:`, `if:`),
+//! variable substitution, conditions, inherited working directory and
+//! environment, the `set -e` prelude, and progress labels.
 
 use std::collections::BTreeMap;
 
-use crate::config::error::LResult;
+use crate::config::cond;
+use crate::config::decode::validate_package_name;
+use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
-use crate::config::{Config, Step};
+use crate::config::{Config, Step, Text};
 
-use super::{PackageId, PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
+use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
 
 /// A step before numbering.
 pub(super) struct Command {
@@ -37,54 +40,141 @@ struct Scope<'a> {
     label_prefix: &'a str,
 }
 
+/// A subpackage after `range:` expansion and `if:` evaluation.
+pub(super) struct Expanded<'a> {
+    /// Final name.
+    pub name: String,
+    /// Where its name is written, for errors.
+    pos: Pos,
+    /// Its steps, unsubstituted.
+    pipeline: &'a [Step],
+    /// `range.key` / `range.value` when ranged.
+    range: Option<(String, String)>,
+}
+
+/// Expand ranged subpackages over their `data:` set (items sorted by key, as
+/// melange does), substitute names, and drop those whose `if:` is false.
+pub(super) fn expand_subpackages<'a>(
+    config: &'a Config,
+    vars: &Vars,
+) -> LResult<Vec<Expanded<'a>>> {
+    let mut out = Vec::new();
+    for sub in &config.subpackages {
+        let items: Vec<Option<(String, String)>> = match &sub.range {
+            None => vec![None],
+            Some(range) => {
+                let set = config
+                    .data
+                    .iter()
+                    .find(|d| d.name.value == range.value)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            config.data.iter().map(|d| d.name.value.as_str()).collect();
+                        Located::new(
+                            range.pos,
+                            format!(
+                                "range {:?} names no `data:` entry (defined: {})",
+                                range.value,
+                                if known.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        )
+                    })?;
+                let mut items: Vec<(String, String)> = set
+                    .items
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                    .collect();
+                items.sort();
+                items.into_iter().map(Some).collect()
+            }
+        };
+        for item in items {
+            let mut scope = vars.clone();
+            if let Some((key, value)) = &item {
+                scope.insert("range.key".into(), key.clone());
+                scope.insert("range.value".into(), value.clone());
+            }
+            if let Some(condition) = &sub.condition {
+                if !condition_holds(condition, &scope)? {
+                    continue;
+                }
+            }
+            let name = Text::new(substitute(&sub.name, &scope)?, sub.name.pos);
+            validate_package_name(&name)?;
+            out.push(Expanded {
+                name: name.value,
+                pos: sub.name.pos,
+                pipeline: &sub.pipeline,
+                range: item,
+            });
+        }
+    }
+    check_unique_names(&config.package.name.value, &out)?;
+    Ok(out)
+}
+
+fn check_unique_names(package: &str, subpackages: &[Expanded]) -> LResult<()> {
+    for (i, sub) in subpackages.iter().enumerate() {
+        if sub.name == package {
+            return Err(Located::new(
+                sub.pos,
+                format!("subpackage {:?} has the same name as the package", sub.name),
+            ));
+        }
+        if subpackages[..i]
+            .iter()
+            .any(|earlier| earlier.name == sub.name)
+        {
+            return Err(Located::new(
+                sub.pos,
+                format!("subpackage name {:?} is used twice", sub.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every step of the main pipeline, then of each subpackage, in order.
 pub(super) fn compile(
     config: &Config,
-    package: &PackageId,
+    vars: &Vars,
+    subpackages: &[Expanded],
     source_date_epoch: &str,
 ) -> LResult<Vec<Command>> {
     let env = base_env(config, source_date_epoch);
-    let main_vars = package_vars(package);
     let mut commands = Vec::new();
     let main = Scope {
-        vars: &main_vars,
+        vars,
         env: env.clone(),
         working_directory: WORKSPACE_DIR.into(),
         label_prefix: "",
     };
     compile_steps(&config.pipeline, &main, &mut commands)?;
-    for sub in &config.subpackages {
-        let mut vars = main_vars.clone();
-        let subpkgdir = format!("{OUT_DIR}/{}", sub.name.value);
-        vars.insert("targets.subpkgdir".into(), subpkgdir.clone());
-        vars.insert("targets.contextdir".into(), subpkgdir);
-        let prefix = format!("{}: ", sub.name.value);
+    for sub in subpackages {
+        let mut sub_vars = vars.clone();
+        let subpkgdir = format!("{OUT_DIR}/{}", sub.name);
+        sub_vars.insert("targets.subpkgdir".into(), subpkgdir.clone());
+        sub_vars.insert("targets.contextdir".into(), subpkgdir);
+        sub_vars.insert("subpkg.name".into(), sub.name.clone());
+        sub_vars.insert("context.name".into(), sub.name.clone());
+        if let Some((key, value)) = &sub.range {
+            sub_vars.insert("range.key".into(), key.clone());
+            sub_vars.insert("range.value".into(), value.clone());
+        }
+        let prefix = format!("{}: ", sub.name);
         let scope = Scope {
-            vars: &vars,
+            vars: &sub_vars,
             env: env.clone(),
             working_directory: WORKSPACE_DIR.into(),
             label_prefix: &prefix,
         };
-        compile_steps(&sub.pipeline, &scope, &mut commands)?;
+        compile_steps(sub.pipeline, &scope, &mut commands)?;
     }
     Ok(commands)
-}
-
-/// Variables of the main package, shared by every step.
-fn package_vars(package: &PackageId) -> Vars {
-    let destdir = format!("{OUT_DIR}/{}", package.name);
-    [
-        ("package.name", package.name.clone()),
-        ("package.version", package.version.clone()),
-        ("package.epoch", package.epoch.clone()),
-        ("package.full-version", package.full_version()),
-        ("targets.outdir", OUT_DIR.to_string()),
-        ("targets.destdir", destdir.clone()),
-        ("targets.contextdir", destdir),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }
 
 /// Defaults every step gets, under the YAML's `environment.environment`.
@@ -114,6 +204,12 @@ fn compile_steps(steps: &[Step], scope: &Scope, out: &mut Vec<Command>) -> LResu
 }
 
 fn compile_step(step: &Step, parent: &Scope, out: &mut Vec<Command>) -> LResult<()> {
+    if let Some(condition) = &step.condition {
+        if !condition_holds(condition, parent.vars)? {
+            return Ok(());
+        }
+    }
+    refuse_unsupported(step)?;
     let mut scope = parent.clone();
     for (key, value) in &step.environment {
         scope
@@ -138,6 +234,35 @@ fn compile_step(step: &Step, parent: &Scope, out: &mut Vec<Command>) -> LResult<
         });
     }
     compile_steps(&step.pipeline, &scope, out)
+}
+
+/// Substitute (strictly) and evaluate an `if:`.
+fn condition_holds(condition: &Text, vars: &Vars) -> LResult<bool> {
+    let text = substitute(condition, vars)?;
+    cond::evaluate(&text).map_err(|e| Located::new(condition.pos, format!("invalid `if:`: {e}")))
+}
+
+/// Step features this version cannot honour: refused where they are
+/// written, never silently dropped.
+fn refuse_unsupported(step: &Step) -> LResult<()> {
+    if let Some(uses) = &step.uses {
+        return Err(Located::new(
+            uses.pos,
+            format!(
+                "`uses: {}`: the pipeline library is not supported by this version of melange-frontend yet; \
+                 write the step with `runs:`",
+                uses.value
+            ),
+        ));
+    }
+    if let Some(first) = step.needs.first() {
+        return Err(Located::new(
+            first.pos,
+            "`needs.packages`: installing packages is not supported by this version of melange-frontend yet; \
+             use an environment image that has them",
+        ));
+    }
+    Ok(())
 }
 
 /// Relative working directories are relative to the parent's (the workspace

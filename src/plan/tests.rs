@@ -148,7 +148,7 @@ fn unknown_target_lists_the_targets() {
 fn undefined_variable_in_main_pipeline_is_located() {
     let yaml = "package: {name: a, version: 1}\npipeline:\n  - runs: echo ${{targets.subpkgdir}}\n";
     let err = plan_str(yaml, &options()).unwrap_err();
-    assert_eq!(err.to_string(), "package.yaml:3:11: undefined variable `${{targets.subpkgdir}}` (known here: targets.contextdir, targets.destdir, targets.outdir)");
+    assert_eq!(err.to_string(), "package.yaml:3:11: undefined variable `${{targets.subpkgdir}}` (known here: targets.contextdir, targets.destdir, targets.outdir, targets.package.a)");
 }
 
 #[test]
@@ -174,5 +174,124 @@ fn every_step_lists_the_eight_cache_mounts() {
             "melange-ccache-cache",
             "melange-apk-cache"
         ]
+    );
+}
+
+const LANGUAGE: &str = r#"
+package:
+  name: py
+  version: 3.10.4
+  epoch: 0
+vars:
+  base: ${{package.name}}-base
+var-transforms:
+  - from: ${{package.version}}
+    match: ^(\d+)\.(\d+)\.\d+$
+    replace: $1.$2
+    to: short
+  - from: ${{vars.short}}
+    match: \.
+    replace: ${1}_
+    to: short
+data:
+  - name: flavours
+    items:
+      b: second
+      a: first
+pipeline:
+  - if: ${{build.arch}} == 'aarch64'
+    runs: echo arm only
+  - if: ${{build.arch}} == "x86_64" && ${{build.goarch}} == amd64
+    runs: echo ${{vars.base}} ${{vars.short}} ${{host.triplet.gnu}} ${{cross.triplet.rust.musl}}
+subpackages:
+  - range: flavours
+    name: ${{package.name}}-${{range.key}}
+    pipeline:
+      - runs: echo ${{range.value}} ${{subpkg.name}} ${{targets.package.py}}
+  - if: ${{build.arch}} == 'aarch64'
+    name: py-arm
+"#;
+
+#[test]
+fn vars_transforms_ranges_and_conditions() {
+    let plan = plan_str(LANGUAGE, &options()).unwrap();
+    assert_eq!(plan.outputs, ["py", "py-a", "py-b"]);
+    let bodies: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.script.lines().last().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            // A later transform with the same `to` overwrites; `${1}_` is
+            // group 1 followed by `_` (here there is no group: empty).
+            "echo py-base 3_10 x86_64-pc-linux-gnu x86_64-unknown-linux-musl",
+            "echo first py-a /home/build/melange-out/py",
+            "echo second py-b /home/build/melange-out/py",
+        ]
+    );
+    assert_eq!(
+        plan.steps[1].name,
+        "[3/5] py-a: echo first py-a /home/build/melange-out/py"
+    );
+}
+
+#[test]
+fn platform_selects_conditions_and_arch_variables() {
+    let mut arm = options();
+    arm.platform = Platform::parse("linux/arm64").unwrap();
+    let plan = plan_str(LANGUAGE, &arm).unwrap();
+    assert_eq!(plan.outputs, ["py", "py-a", "py-b", "py-arm"]);
+    assert_eq!(
+        plan.steps[0].script.lines().last().unwrap(),
+        "echo arm only"
+    );
+    assert_eq!(plan.steps.len(), 3);
+}
+
+#[test]
+fn language_errors_are_located() {
+    let cases = [
+        (
+            "package: {name: a, version: 1}\nsubpackages:\n  - range: nope\n    name: x\n",
+            "package.yaml:3:12: range \"nope\" names no `data:` entry (defined: none)",
+        ),
+        (
+            "package: {name: a, version: 1}\nsubpackages:\n  - name: b\n  - name: b\n",
+            "package.yaml:4:11: subpackage name \"b\" is used twice",
+        ),
+        (
+            "package: {name: a, version: 1}\npipeline:\n  - if: ${{build.arch}} ==\n    runs: x\n",
+            "package.yaml:3:9: invalid `if:`: expected a value after the comparison, found the end",
+        ),
+        (
+            "package: {name: a, version: 1}\nvar-transforms:\n  - {from: x, match: '(', replace: y, to: z}\n",
+            "package.yaml:3:22: invalid regular expression in var-transforms:",
+        ),
+        (
+            "package: {name: a, version: 1}\npipeline:\n  - uses: fetch\n",
+            "package.yaml:3:11: `uses: fetch`: the pipeline library is not supported",
+        ),
+        (
+            "package: {name: a, version: 1}\nenvironment:\n  accounts: {run-as: build}\n",
+            "package.yaml:3:22: `accounts.run-as: build`: steps can only run as root",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let err = plan_str(yaml, &options()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{err}\n  does not start with\n{want}"
+        );
+    }
+}
+
+#[test]
+fn run_as_root_is_honoured() {
+    let yaml = "package: {name: a, version: 1}\nenvironment:\n  accounts: {run-as: root}\n";
+    assert_eq!(
+        plan_str(yaml, &options()).unwrap().user.as_deref(),
+        Some("root")
     );
 }
