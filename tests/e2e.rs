@@ -309,3 +309,34 @@ fn docker28_image_config_and_cache_dir_reach_the_steps() {
     );
     assert_eq!(read(&out.join("configured/from-cache")), "cached source\n");
 }
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_vars_ranges_and_conditions() {
+    let dir = scratch_dir("language");
+    let context = copy_package("language", &dir);
+    let out = dir.join("out");
+    let result = build(Engine::Docker28, &context, &out, &[]);
+    assert!(result.success, "build failed:\n{}", result.log);
+    assert_eq!(
+        tree(&out),
+        [
+            "lang-a/",
+            "lang-a/etc/",
+            "lang-a/etc/a",
+            "lang-b/",
+            "lang-b/etc/",
+            "lang-b/etc/b",
+            "lang/",
+            "lang/usr/",
+            "lang/usr/share/",
+            "lang/usr/share/lang/",
+            "lang/usr/share/lang/info",
+        ]
+    );
+    assert_eq!(
+        read(&out.join("lang/usr/share/lang/info")),
+        "2.4 x86_64 x86_64-pc-linux-gnu\n"
+    );
+    assert_eq!(read(&out.join("lang-b/etc/b")), "beta in lang-b\n");
+}
