@@ -37,10 +37,14 @@ fn main() {
     let parse = median(|| {
         std::hint::black_box(yaml::parse(&text).map(|_| ()).ok());
     });
+    let file = name(&largest);
+    let load = median(|| {
+        std::hint::black_box(config::load(&file, &text).map(|_| ()).ok());
+    });
     println!(
-        "largest corpus file {} ({size} bytes): YAML parse with spans, median {}",
-        name(&largest),
-        ms(parse)
+        "largest corpus file {file} ({size} bytes): YAML parse with spans, median {}; parse + schema check + decode, median {}",
+        ms(parse),
+        ms(load)
     );
     let mut planned = 0;
     for (size, path) in files.iter().rev() {
@@ -60,6 +64,15 @@ fn main() {
     println!(
         "{planned} of {} corpus files planned by this version",
         files.len()
+    );
+    let all = Instant::now();
+    for (_, path) in &files {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        std::hint::black_box(plan_once(path, &text).ok());
+    }
+    println!(
+        "whole corpus read + parse + decode + plan (or refusal), single-threaded, once: {}",
+        ms(all.elapsed())
     );
 }
 
