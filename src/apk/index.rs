@@ -196,13 +196,16 @@ impl IndexRecord {
             depends: info.depends.clone(),
             provides: info.provides.clone(),
             install_if: info.install_if.clone(),
-            replaces: info.replaces.clone(),
+            // apk-tools and melange leave `replaces` out of indexes (apk
+            // reads it from the package when installing).
+            replaces: Vec::new(),
             other: Vec::new(),
         }
     }
 
-    /// The record as `APKINDEX` lines, ending with the blank separator line.
-    /// Empty text fields are left out; S, I and t are always written.
+    /// The record as `APKINDEX` lines in apk-tools' order, ending with the
+    /// blank separator line. Empty text fields are left out; S, I and t are
+    /// always written (as melange does).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let mut line = |key: char, value: &str| {

@@ -359,3 +359,31 @@ fn truncated_and_trailing_bytes_are_errors() {
     let err = ApkFile::parse(&bytes[..647]).unwrap_err().to_string();
     assert!(err.contains("control member"), "{err}");
 }
+
+/// The APKINDEX text of an uncompressed index member.
+fn apkindex_text(index_file: &[u8]) -> String {
+    let idx = ApkIndex::parse(index_file).unwrap();
+    let member = crate::apk::gzip::read_member(&idx.signed, 0, "index").unwrap();
+    let files = crate::apk::package::tar_files(&member.content, "index").unwrap();
+    let (_, _, text) = files
+        .into_iter()
+        .find(|(name, _, _)| name == "APKINDEX")
+        .unwrap();
+    String::from_utf8(text).unwrap()
+}
+
+#[test]
+fn index_text_from_packages_matches_melange_byte_for_byte() {
+    for arch in ["x86_64", "aarch64"] {
+        let mut records: Vec<IndexRecord> = MELANGE_PACKAGES
+            .iter()
+            .map(|name| {
+                IndexRecord::from_package(&package(&format!("apko/packages/{arch}/{name}")))
+            })
+            .collect();
+        records.reverse();
+        let ours = crate::apk::index::write_index(&records, "", None).unwrap();
+        let theirs = read_fixture(&format!("apko/packages/{arch}/APKINDEX.tar.gz"));
+        assert_eq!(apkindex_text(&ours), apkindex_text(&theirs), "{arch}");
+    }
+}

@@ -135,7 +135,11 @@ fn unsigned_index_round_trips_records() {
         Verified::Unsigned
     );
     let replayout = idx.records.iter().find(|r| r.name == "replayout").unwrap();
-    assert_eq!(replayout.replaces, ["pretend-baselayout"]);
+    assert_eq!(replayout.depends, ["pretend-baselayout"]);
+    assert!(
+        replayout.replaces.is_empty(),
+        "indexes do not carry replaces"
+    );
 }
 
 #[test]
