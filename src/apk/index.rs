@@ -118,6 +118,8 @@ pub fn parse_records(text: &str) -> Result<Vec<IndexRecord>, ApkError> {
             records.extend(current.take());
             continue;
         }
+        // Byte 1 is an ASCII ':', so byte 0 is a whole character and 2 a
+        // character boundary.
         let (key, value) = match line.as_bytes() {
             [key, b':', ..] => (*key as char, &line[2..]),
             _ => {

@@ -254,3 +254,26 @@ pub fn signature_member(signature: &SignatureEntry, mtime: u64) -> Vec<u8> {
     let _ = tarball::write_file(&mut tar, &header, &signature.signature);
     gzip::compress(&tar)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_file_names() {
+        assert_eq!(
+            SignatureAlgo::from_file_name(".SIGN.RSA.melange.rsa.pub"),
+            Some((SignatureAlgo::RsaSha1, "melange.rsa.pub".to_string()))
+        );
+        assert_eq!(
+            SignatureAlgo::from_file_name(".SIGN.RSA256.a.rsa.pub"),
+            Some((SignatureAlgo::RsaSha256, "a.rsa.pub".to_string()))
+        );
+        assert_eq!(
+            SignatureAlgo::from_file_name(".SIGN.RSA512.k"),
+            Some((SignatureAlgo::RsaSha512, "k".to_string()))
+        );
+        assert_eq!(SignatureAlgo::from_file_name(".SIGN.DSA.k"), None);
+        assert_eq!(SignatureAlgo::from_file_name(".SIGN.RSA."), None);
+    }
+}

@@ -271,4 +271,41 @@ mod tests {
         assert_eq!(content, "xyz");
         assert!(entries.next().is_none());
     }
+
+    #[test]
+    fn long_link_targets_and_big_ids_go_to_pax() {
+        let target = format!("../{}", "t".repeat(200));
+        let header = TarHeader {
+            path: "usr/lib/link".into(),
+            kind: TarKind::Symlink(target.clone()),
+            mode: 0o777,
+            uid: 10_000_000,
+            gid: 5,
+            size: 0,
+            mtime: 0,
+            pax: BTreeMap::new(),
+        };
+        let mut out = Vec::new();
+        write_header(&mut out, &header).unwrap();
+        assert_eq!(out.len() % BLOCK, 0);
+        out.extend_from_slice(&END_OF_ARCHIVE);
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink);
+        assert_eq!(entry.link_name_bytes().unwrap().as_ref(), target.as_bytes());
+        let pax: Vec<(String, String)> = entry
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.key().unwrap().to_string(), e.value().unwrap().to_string())
+            })
+            .collect();
+        assert!(
+            pax.contains(&("uid".to_string(), "10000000".to_string())),
+            "{pax:?}"
+        );
+        assert!(!pax.iter().any(|(k, _)| k == "gid"));
+    }
 }
