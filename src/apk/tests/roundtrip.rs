@@ -277,6 +277,32 @@ fn bad_scriptlet_names_and_special_files_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn special_files_fail_cleanly_without_leftovers() {
+    let dir = scratch_dir("socket");
+    make_tree(&dir.join("tree"));
+    let _listener = std::os::unix::net::UnixListener::bind(dir.join("tree/usr/sock")).unwrap();
+    let err = write_package(
+        &dir.join("tree"),
+        &info(),
+        &PackageOptions::default(),
+        &dir.join("p.apk"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "usr/sock: is a socket; packages may only hold directories, regular files and symlinks"
+        ),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["tree"], "no output or temporary file left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Assemble an unsigned package from a control `info` and a data tar.
 fn assemble(info: &PkgInfo, data_tar: &[u8]) -> Vec<u8> {
     let mut bytes = control_member(info, &BTreeMap::new(), 0);
