@@ -2,7 +2,7 @@
 //! signatures are over the compressed bytes) and writing them
 //! deterministically (no file name, mtime 0, best compression).
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use flate2::bufread::GzDecoder;
@@ -75,11 +75,6 @@ impl Read for MemberReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.decoder.read(buf)
     }
-}
-
-/// Whether `reader` has no more bytes.
-pub fn at_end(reader: &mut impl BufRead) -> io::Result<bool> {
-    Ok(reader.fill_buf()?.is_empty())
 }
 
 /// A gzip encoder with a deterministic header (mtime 0, no name, OS 255)
