@@ -1,6 +1,7 @@
 //! Host subcommands. `plan` prints the plan and the LLB for a build file
 //! offline, with the same code path the frontend uses minus the daemon: the
-//! golden-test and debugging entry point.
+//! golden-test and debugging entry point. `keygen`, `index`, `sign-index`
+//! and `verify` are the APK tools melange users expect, over [`crate::apk`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::apk::{self, Keyring, SigningKey};
 use crate::config;
 use crate::llb::{self, image::normalize_reference, BuildInputs, CapSet, ContextSource};
 use crate::plan::{self, BaseSource, BuildOptions, BuildPlan, ContextValue, Platform};
@@ -33,6 +35,113 @@ pub enum Command {
     /// Run as a BuildKit gateway frontend over stdin/stdout (the default
     /// when buildkitd starts the image).
     Frontend,
+    /// Generate an RSA 4096 signing key: NAME (private, PEM) and NAME.pub.
+    Keygen(KeygenArgs),
+    /// Build an APKINDEX.tar.gz from .apk files.
+    Index(IndexArgs),
+    /// Replace the signature of an APKINDEX.tar.gz (in place).
+    SignIndex(SignIndexArgs),
+    /// Verify .apk files and indexes against a directory of public keys.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Private key file to create; the public key goes to NAME.pub.
+    #[arg(default_value = "melange.rsa")]
+    pub name: PathBuf,
+}
+
+/// Arguments of `index`.
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// The index file to write.
+    #[arg(short, long, default_value = "APKINDEX.tar.gz")]
+    pub output: PathBuf,
+    /// Private key to sign the index with (PEM, PKCS#1 or PKCS#8).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Packages to list.
+    #[arg(required = true)]
+    pub packages: Vec<PathBuf>,
+}
+
+/// Arguments of `sign-index`.
+#[derive(Args, Debug)]
+pub struct SignIndexArgs {
+    /// Private key to sign with (PEM, PKCS#1 or PKCS#8).
+    #[arg(long)]
+    pub signing_key: PathBuf,
+    /// The index to re-sign.
+    pub index: PathBuf,
+}
+
+/// Arguments of `verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Directory of public keys, named as signatures name them (like /etc/apk/keys).
+    #[arg(long)]
+    pub keys_dir: PathBuf,
+    /// Packages or indexes to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Run `keygen`: a message naming the two files written.
+pub fn keygen_command(args: &KeygenArgs) -> Result<String, String> {
+    let (private, public) =
+        apk::tools::keygen(&args.name, apk::tools::KEYGEN_BITS).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "wrote {} and {}",
+        private.display(),
+        public.display()
+    ))
+}
+
+/// Run `index`: a message saying how many packages were listed.
+pub fn index_command(args: &IndexArgs) -> Result<String, String> {
+    let key = args
+        .signing_key
+        .as_deref()
+        .map(SigningKey::from_file)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let count =
+        apk::tools::index(&args.output, &args.packages, key.as_ref()).map_err(|e| e.to_string())?;
+    let signed = key
+        .map(|k| format!(", signed by {}", k.key_name))
+        .unwrap_or_default();
+    Ok(format!(
+        "wrote {} ({count} packages{signed})",
+        args.output.display()
+    ))
+}
+
+/// Run `sign-index`.
+pub fn sign_index_command(args: &SignIndexArgs) -> Result<String, String> {
+    let key = SigningKey::from_file(&args.signing_key).map_err(|e| e.to_string())?;
+    apk::tools::sign_index_file(&args.index, &key).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "signed {} with {}",
+        args.index.display(),
+        key.key_name
+    ))
+}
+
+/// Run `verify`: one line per file and whether any failed. An unusable
+/// keys directory is an error.
+pub fn verify_command(args: &VerifyArgs) -> Result<(String, bool), String> {
+    let keys = Keyring::from_dir(&args.keys_dir).map_err(|e| e.to_string())?;
+    let mut report = String::new();
+    let mut any_failed = false;
+    for file in &args.files {
+        let (line, failed) = apk::tools::verify_line(file, &keys);
+        report.push_str(&line);
+        report.push('\n');
+        any_failed |= failed;
+    }
+    Ok((report, any_failed))
 }
 
 /// Arguments of `plan`.

@@ -2,6 +2,7 @@
 //! melange YAML. Data flows one way: [`config`] → [`plan`] → [`llb`] →
 //! [`gateway`]; only `gateway` talks to buildkitd.
 
+pub mod apk;
 pub mod cli;
 pub mod config;
 pub mod gateway;

@@ -23,16 +23,35 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Frontend => run_frontend(),
-        Command::Plan(args) => match cli::plan_command(&args) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
+        Command::Plan(args) => report(cli::plan_command(&args)),
+        Command::Keygen(args) => report(cli::keygen_command(&args)),
+        Command::Index(args) => report(cli::index_command(&args)),
+        Command::SignIndex(args) => report(cli::sign_index_command(&args)),
+        Command::Verify(args) => match cli::verify_command(&args) {
+            Ok((lines, any_failed)) => {
+                print!("{lines}");
+                if any_failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::FAILURE
-            }
+            Err(message) => report(Err(message)),
         },
+    }
+}
+
+/// Print a subcommand's output (stdout) or error (stderr) and pick the exit code.
+fn report(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,0 +1,136 @@
+//! Walking a package's directory tree into the sorted entry list the data
+//! member is written from: paths relative to the root, no `./`, sorted by
+//! bytes (so every directory precedes its children), hard links resolved to
+//! the first path (in that order) of the same inode.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::ApkError;
+
+/// What a tree entry is, as it will be archived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeKind {
+    /// Directory.
+    Dir,
+    /// Regular file (first or only path of its inode).
+    File,
+    /// Symbolic link with its target.
+    Symlink(String),
+    /// Another path of an inode already archived at this path.
+    Hardlink(String),
+}
+
+/// One entry of the tree.
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    /// Path relative to the root, `/`-separated.
+    pub path: String,
+    /// Where it is on disk.
+    pub source: PathBuf,
+    /// Kind.
+    pub kind: TreeKind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner on disk.
+    pub uid: u64,
+    /// Group on disk.
+    pub gid: u64,
+    /// Size (regular files).
+    pub size: u64,
+}
+
+/// All entries under `root` (not `root` itself), sorted by path.
+pub fn walk(root: &Path) -> Result<Vec<TreeEntry>, ApkError> {
+    let meta = std::fs::metadata(root).map_err(|e| ApkError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(ApkError::Invalid(format!(
+            "{}: not a directory",
+            root.display()
+        )));
+    }
+    let mut found = Vec::new();
+    collect(root, "", &mut found)?;
+    found.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut first_path: HashMap<(u64, u64), String> = HashMap::new();
+    found
+        .into_iter()
+        .map(|(path, source, meta)| entry(path, source, &meta, &mut first_path))
+        .collect()
+}
+
+fn collect(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, PathBuf, Metadata)>,
+) -> Result<(), ApkError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ApkError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ApkError::io(dir, e))?;
+        let source = entry.path();
+        let name = entry.file_name().into_string().map_err(|_| {
+            ApkError::Invalid(format!("{}: file name is not UTF-8", source.display()))
+        })?;
+        let meta = std::fs::symlink_metadata(&source).map_err(|e| ApkError::io(&source, e))?;
+        let path = format!("{prefix}{name}");
+        if meta.is_dir() {
+            collect(&source, &format!("{path}/"), out)?;
+        }
+        out.push((path, source, meta));
+    }
+    Ok(())
+}
+
+fn entry(
+    path: String,
+    source: PathBuf,
+    meta: &Metadata,
+    first_path: &mut HashMap<(u64, u64), String>,
+) -> Result<TreeEntry, ApkError> {
+    let file_type = meta.file_type();
+    let kind = if file_type.is_dir() {
+        TreeKind::Dir
+    } else if file_type.is_symlink() {
+        let target = std::fs::read_link(&source).map_err(|e| ApkError::io(&source, e))?;
+        let target = target.into_os_string().into_string().map_err(|_| {
+            ApkError::Invalid(format!("{}: symlink target is not UTF-8", source.display()))
+        })?;
+        TreeKind::Symlink(target)
+    } else if file_type.is_file() {
+        match meta.nlink() > 1 {
+            true => match first_path.get(&(meta.dev(), meta.ino())) {
+                Some(first) => TreeKind::Hardlink(first.clone()),
+                None => {
+                    first_path.insert((meta.dev(), meta.ino()), path.clone());
+                    TreeKind::File
+                }
+            },
+            false => TreeKind::File,
+        }
+    } else {
+        let what = match () {
+            _ if file_type.is_fifo() => "a FIFO",
+            _ if file_type.is_socket() => "a socket",
+            _ => "a device node",
+        };
+        return Err(ApkError::Invalid(format!(
+            "{}: is {what}; packages may only hold directories, regular files and symlinks",
+            source.display()
+        )));
+    };
+    Ok(TreeEntry {
+        size: if kind == TreeKind::File {
+            meta.len()
+        } else {
+            0
+        },
+        path,
+        source,
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: u64::from(meta.uid()),
+        gid: u64::from(meta.gid()),
+    })
+}

@@ -1,0 +1,254 @@
+//! Writing a package from a directory tree. The data member is streamed to
+//! a temporary file next to the output (file contents are never held in
+//! memory) while its SHA-256 is computed; then `.PKGINFO` gets `size` and
+//! `datahash`, the control member and (with a key) the signature member are
+//! built, and the three members are joined into the output, renamed into
+//! place only when complete.
+//!
+//! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
+//! owner names only for root, gzip headers without time or name.
+//! Extended attributes are not archived: reading them needs a platform
+//! crate, and melange's build tree rarely carries any.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::gzip::{self, HashingWriter};
+use super::package::{PAX_SHA1, SCRIPTLETS};
+use super::pkginfo::sorted_unique;
+use super::sign::{signature_member, SignatureAlgo};
+use super::tarball::{self, TarHeader, TarKind, END_OF_ARCHIVE};
+use super::tree::{self, TreeEntry, TreeKind};
+use super::{ApkError, PkgInfo, SigningKey};
+
+/// melange's build user; its files are owned by root in the package.
+const BUILD_UID: u64 = 1000;
+
+/// How to write a package besides its tree and metadata.
+#[derive(Debug, Clone, Default)]
+pub struct PackageOptions<'a> {
+    /// SOURCE_DATE_EPOCH: the mtime of every entry.
+    pub source_date_epoch: u64,
+    /// Key to sign with (`.SIGN.RSA256.<key>.pub`); unsigned without.
+    pub signing_key: Option<&'a SigningKey>,
+    /// Scriptlets by file name (`.post-install`, …) with their content.
+    pub scriptlets: BTreeMap<String, Vec<u8>>,
+}
+
+/// What the data member came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSummary {
+    /// Hex SHA-256 of the compressed member.
+    pub datahash: String,
+    /// Sum of the sizes of the regular files (hard links counted once).
+    pub installed_size: u64,
+}
+
+/// Write the package for `tree` and `info` to `out`; returns the `.PKGINFO`
+/// written (with `size`, `datahash` and sorted dependency lists).
+pub fn write_package(
+    tree: &Path,
+    info: &PkgInfo,
+    options: &PackageOptions,
+    out: &Path,
+) -> Result<PkgInfo, ApkError> {
+    check_scriptlets(&options.scriptlets)?;
+    let data_path = temp_path(out, "data");
+    let result = write_with_data_file(tree, info, options, out, &data_path);
+    let _ = std::fs::remove_file(&data_path);
+    result
+}
+
+fn write_with_data_file(
+    tree: &Path,
+    info: &PkgInfo,
+    options: &PackageOptions,
+    out: &Path,
+    data_path: &Path,
+) -> Result<PkgInfo, ApkError> {
+    let data_file = File::create(data_path).map_err(|e| ApkError::io(data_path, e))?;
+    let summary = write_data_member(tree, options.source_date_epoch, BufWriter::new(data_file))?;
+    let mut info = info.clone();
+    info.size = summary.installed_size;
+    info.datahash = summary.datahash;
+    for list in [&mut info.depends, &mut info.provides, &mut info.replaces] {
+        *list = sorted_unique(list);
+    }
+    let control = control_member(&info, &options.scriptlets, options.source_date_epoch);
+    let signature = match options.signing_key {
+        Some(key) => signature_member(
+            &key.sign(SignatureAlgo::RsaSha256, &control)?,
+            options.source_date_epoch,
+        ),
+        None => Vec::new(),
+    };
+    write_atomically(out, |file| {
+        file.write_all(&signature)?;
+        file.write_all(&control)?;
+        let mut data = File::open(data_path)?;
+        io::copy(&mut data, file)?;
+        Ok(())
+    })?;
+    Ok(info)
+}
+
+/// Write `path` through a temporary file in the same directory, renamed
+/// over `path` only after `fill` succeeded and the data is flushed.
+pub fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<(), ApkError> {
+    let temp = temp_path(path, "tmp");
+    let result = (|| {
+        let mut file = BufWriter::new(File::create(&temp)?);
+        fill(&mut file)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(|e| ApkError::io(path, e))
+}
+
+/// A hidden sibling of `path` for work in progress.
+pub fn temp_path(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    path.with_file_name(format!(".{name}.{what}-{}", std::process::id()))
+}
+
+fn check_scriptlets(scriptlets: &BTreeMap<String, Vec<u8>>) -> Result<(), ApkError> {
+    match scriptlets
+        .keys()
+        .find(|name| !SCRIPTLETS.contains(&name.as_str()))
+    {
+        Some(name) => Err(ApkError::Invalid(format!(
+            "unknown scriptlet {name:?}; expected one of {}",
+            SCRIPTLETS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The gzip'ed control member: `.PKGINFO` then the scriptlets (mode 0755),
+/// no end-of-archive blocks.
+pub fn control_member(
+    info: &PkgInfo,
+    scriptlets: &BTreeMap<String, Vec<u8>>,
+    mtime: u64,
+) -> Vec<u8> {
+    let pkginfo = info.to_text();
+    let mut tar = Vec::new();
+    // Writing to a Vec cannot fail.
+    let header = TarHeader::file(".PKGINFO", 0o644, pkginfo.len() as u64, mtime);
+    let _ = tarball::write_file(&mut tar, &header, pkginfo.as_bytes());
+    for name in SCRIPTLETS {
+        if let Some(content) = scriptlets.get(name) {
+            let header = TarHeader::file(name, 0o755, content.len() as u64, mtime);
+            let _ = tarball::write_file(&mut tar, &header, content);
+        }
+    }
+    gzip::compress(&tar)
+}
+
+/// Stream the gzip'ed data tar of `root` into `sink`.
+pub fn write_data_member<W: Write>(
+    root: &Path,
+    mtime: u64,
+    sink: W,
+) -> Result<DataSummary, ApkError> {
+    let entries = tree::walk(root)?;
+    let mut hashing = HashingWriter::<W, Sha256>::new(sink);
+    let mut tar = gzip::encoder(&mut hashing);
+    let mut installed_size = 0;
+    for entry in &entries {
+        write_entry(&mut tar, entry, mtime)?;
+        if entry.kind == TreeKind::File {
+            installed_size += entry.size;
+        }
+    }
+    let io_err = |e| ApkError::io(root, e);
+    tar.write_all(&END_OF_ARCHIVE).map_err(io_err)?;
+    tar.finish().map_err(io_err)?;
+    hashing.flush().map_err(io_err)?;
+    Ok(DataSummary {
+        datahash: hex::encode(hashing.digest.finalize()),
+        installed_size,
+    })
+}
+
+fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<(), ApkError> {
+    let owner = |id: u64| if id == BUILD_UID { 0 } else { id };
+    let mut header = TarHeader {
+        path: entry.path.clone(),
+        kind: TarKind::Dir,
+        mode: entry.mode,
+        uid: owner(entry.uid),
+        gid: owner(entry.gid),
+        size: 0,
+        mtime,
+        pax: BTreeMap::new(),
+    };
+    let io_err = |e| ApkError::io(&entry.source, e);
+    match &entry.kind {
+        TreeKind::Dir => tarball::write_header(out, &header).map_err(io_err),
+        TreeKind::Hardlink(first) => {
+            header.kind = TarKind::Hardlink(first.clone());
+            tarball::write_header(out, &header).map_err(io_err)
+        }
+        TreeKind::Symlink(target) => {
+            header.kind = TarKind::Symlink(target.clone());
+            header.pax.insert(
+                PAX_SHA1.into(),
+                hex::encode(Sha1::digest(target.as_bytes())).into_bytes(),
+            );
+            tarball::write_header(out, &header).map_err(io_err)
+        }
+        TreeKind::File => {
+            header.kind = TarKind::File;
+            header.size = entry.size;
+            header
+                .pax
+                .insert(PAX_SHA1.into(), file_sha1(entry)?.into_bytes());
+            tarball::write_header(out, &header).map_err(io_err)?;
+            copy_exact(entry, out)?;
+            tarball::pad(out, entry.size).map_err(io_err)
+        }
+    }
+}
+
+fn open(entry: &TreeEntry) -> Result<impl Read, ApkError> {
+    let file = File::open(&entry.source).map_err(|e| ApkError::io(&entry.source, e))?;
+    Ok(BufReader::new(file).take(entry.size + 1))
+}
+
+fn file_sha1(entry: &TreeEntry) -> Result<String, ApkError> {
+    let mut hasher = Sha1::new();
+    let n = io::copy(&mut open(entry)?, &mut hasher).map_err(|e| ApkError::io(&entry.source, e))?;
+    check_size(entry, n)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn copy_exact(entry: &TreeEntry, out: &mut impl Write) -> Result<(), ApkError> {
+    let n = io::copy(&mut open(entry)?, out).map_err(|e| ApkError::io(&entry.source, e))?;
+    check_size(entry, n)
+}
+
+fn check_size(entry: &TreeEntry, read: u64) -> Result<(), ApkError> {
+    if read != entry.size {
+        return Err(ApkError::Invalid(format!(
+            "{}: file changed while packaging (size {} when listed, {read} bytes read)",
+            entry.source.display(),
+            entry.size
+        )));
+    }
+    Ok(())
+}
