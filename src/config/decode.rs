@@ -65,7 +65,7 @@ pub fn decode(root: &Node) -> LResult<Config> {
         capabilities: top
             .entry("capabilities")
             .filter(|(_, node)| !matches!(node.value, Value::Null))
-            .map(|(key, _)| Text::new("capabilities", key.pos)),
+            .map(|(key, _)| key.pos),
     })
 }
 

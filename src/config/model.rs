@@ -44,8 +44,9 @@ pub struct Config {
     pub data: Vec<DataSet>,
     /// Names of the build options declared under top-level `options:`.
     pub build_options: Vec<Text>,
-    /// `capabilities.add`/`drop` (entries as written), with the key's position.
-    pub capabilities: Option<Text>,
+    /// Where a non-empty `capabilities:` section is written (the planner
+    /// refuses it; its entries are not needed until it is supported).
+    pub capabilities: Option<Pos>,
 }
 
 /// One `var-transforms:` entry: `to` = `from` with `match` replaced.

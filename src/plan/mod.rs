@@ -254,9 +254,9 @@ fn refuse_unsupported(config: &Config) -> LResult<()> {
             ),
         ));
     }
-    if let Some(capabilities) = &config.capabilities {
+    if let Some(pos) = config.capabilities {
         return Err(Located::new(
-            capabilities.pos,
+            pos,
             "`capabilities:` is not supported by this version of melange-frontend yet",
         ));
     }
