@@ -85,7 +85,8 @@ fn plan_once(path: &Path, text: &str) -> Result<(), String> {
         "docker-image://melange-test-env:busybox".to_string(),
     );
     let config = config::load(&file, text).map_err(|e| e.to_string())?;
-    let plan = plan::plan(&file, &config, &options).map_err(|e| e.to_string())?;
+    let plan =
+        plan::plan(&file, &config, &options, &plan::Library::new()).map_err(|e| e.to_string())?;
     let inputs = BuildInputs {
         base: ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
         base_config: Default::default(),

@@ -161,6 +161,12 @@ pub struct PlanArgs {
     /// Target platform (os/arch[/variant]).
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
+    /// Directory searched for `uses:` pipelines before the built-ins
+    /// (repeatable; default: the build-arg MELANGE_PIPELINE_DIR, else
+    /// `pipelines` — both relative to the build file's folder, as the
+    /// frontend takes them relative to the build context).
+    #[arg(long = "pipeline-dir", value_name = "DIR")]
+    pub pipeline_dirs: Vec<PathBuf>,
 }
 
 /// The JSON `plan` prints.
@@ -185,6 +191,49 @@ struct OpOutput {
     metadata: Option<pb::OpMetadata>,
 }
 
+/// Look up every pipeline the config reaches in the pipeline dirs, as the
+/// frontend does in the build context.
+fn read_pipeline_dirs(
+    args: &PlanArgs,
+    options: &BuildOptions,
+    config: &config::Config,
+) -> Result<plan::Library, String> {
+    let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+    let dirs: Vec<PathBuf> = if args.pipeline_dirs.is_empty() {
+        plan::pipeline_dirs(options)
+            .into_iter()
+            .map(|dir| base.join(dir))
+            .collect()
+    } else {
+        args.pipeline_dirs.clone()
+    };
+    Ok(read_library(config, &dirs))
+}
+
+/// The library for `config` with the pipelines found in `dirs` (searched in
+/// order, before the built-ins): the host-side counterpart of the gateway's
+/// reading of the build context.
+pub fn read_library(config: &config::Config, dirs: &[PathBuf]) -> plan::Library {
+    let mut library = plan::Library::new();
+    loop {
+        let wanted = library.unresolved(config);
+        if wanted.is_empty() {
+            return library;
+        }
+        for name in wanted {
+            let found = dirs.iter().find_map(|dir| {
+                let path = dir.join(format!("{name}.yaml"));
+                let text = std::fs::read_to_string(&path).ok()?;
+                Some(plan::PipelineText {
+                    file: path.display().to_string(),
+                    text,
+                })
+            });
+            library.add(&name, found);
+        }
+    }
+}
+
 /// Run `plan`: the JSON on success, a `file:line:col: message` error otherwise.
 pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     let file_name = args.file.display().to_string();
@@ -199,7 +248,8 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .collect(),
     };
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
-    let plan = plan::plan(&file_name, &config, &options).map_err(|e| e.to_string())?;
+    let library = read_pipeline_dirs(args, &options, &config)?;
+    let plan = plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
     let inputs = BuildInputs {
         base: offline_source(&plan.base)?,
         base_config: Default::default(),

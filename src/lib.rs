@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod llb;
+pub mod pipelines;
 pub mod plan;
 pub mod proto;

@@ -6,14 +6,11 @@
 
 use std::path::PathBuf;
 
-use melange_frontend::config;
 use melange_frontend::plan::{self, BuildOptions};
+use melange_frontend::{cli, config};
 
 /// Refusals this version makes on purpose, with the feature each names.
-const REFUSED: &[&str] = &[
-    "the pipeline library is not supported by this version",
-    "`capabilities:` is not supported by this version",
-];
+const REFUSED: &[&str] = &["`capabilities:` is not supported by this version"];
 
 #[test]
 fn every_corpus_file_decodes_and_plans_or_is_refused_at_a_position() {
@@ -34,6 +31,7 @@ fn every_corpus_file_decodes_and_plans_or_is_refused_at_a_position() {
         plan::ENVIRONMENT_CONTEXT.into(),
         "docker-image://melange-test-env:busybox".into(),
     );
+    let pipelines = dir.with_file_name("wolfi-pipelines");
     let (mut planned, mut refused) = (0, 0);
     let mut failures = Vec::new();
     for path in &files {
@@ -46,7 +44,8 @@ fn every_corpus_file_decodes_and_plans_or_is_refused_at_a_position() {
                 continue;
             }
         };
-        match plan::plan(&name, &config, &options) {
+        let library = cli::read_library(&config, std::slice::from_ref(&pipelines));
+        match plan::plan(&name, &config, &options, &library) {
             Ok(_) => planned += 1,
             Err(e) if e.pos.line > 0 && REFUSED.iter().any(|r| e.message.contains(r)) => {
                 refused += 1

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
-use super::model::{Config, DataSet, Environment, Package, Step, Subpackage, Text, VarTransform};
+use super::model::{
+    Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
+};
 use super::schema;
 use super::yaml::{Key, Node, Value};
 
@@ -67,6 +69,13 @@ pub fn decode(root: &Node) -> LResult<Config> {
             .filter(|(_, node)| !matches!(node.value, Value::Null))
             .map(|(key, _)| key.pos),
     })
+}
+
+/// Decode a pipeline file (the target of `uses:`): one step, usually with
+/// `inputs:` and nested `pipeline:` steps.
+pub fn decode_pipeline_file(root: &Node) -> LResult<Step> {
+    schema::validate(root, &schema::PIPELINE_FILE, "the pipeline file")?;
+    decode_step(root)
 }
 
 fn decode_package(node: &Node) -> LResult<Package> {
@@ -206,7 +215,30 @@ fn decode_step(node: &Node) -> LResult<Step> {
         with,
         condition: fields.text("if"),
         needs,
+        inputs: fields.get("inputs").map(decode_inputs).unwrap_or_default(),
+        required_steps: fields
+            .get("assertions")
+            .and_then(|n| Fields::new(n, "assertions").ok())
+            .and_then(|n| n.text("required-steps")),
     })
+}
+
+fn decode_inputs(node: &Node) -> Vec<(Text, Input)> {
+    let Value::Map(entries) = &node.value else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .map(|(key, value)| {
+            let fields = Fields::new(value, "input").ok();
+            let field = |name: &str| fields.as_ref().and_then(|f| f.text(name));
+            let input = Input {
+                default: field("default"),
+                required: field("required").is_some_and(|r| r.value == "true"),
+            };
+            (Text::new(key.text.clone(), key.pos), input)
+        })
+        .collect()
 }
 
 fn decode_subpackage(node: &Node) -> LResult<Subpackage> {

@@ -43,9 +43,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// A position-tagged message before the file name is known; `in_file` adds it.
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
+    /// The file the position is in, when it is not the build file (a
+    /// pipeline loaded by `uses:`).
+    pub file: Option<String>,
     /// Where the problem is.
     pub pos: Pos,
     /// What is wrong.
@@ -56,15 +58,26 @@ impl Located {
     /// Build an error at `pos`.
     pub fn new(pos: Pos, message: impl Into<String>) -> Self {
         Located {
+            file: None,
             pos,
             message: message.into(),
         }
     }
 
-    /// Attach the file name for display.
+    /// Place the error in `file` unless it already names one (errors from
+    /// nested pipeline files keep the innermost file).
+    pub fn in_pipeline(mut self, file: &str) -> Self {
+        if self.file.is_none() {
+            self.file = Some(file.to_string());
+        }
+        self
+    }
+
+    /// Attach the build file's name for display (kept if another file was
+    /// already named).
     pub fn in_file(self, file: &str) -> ConfigError {
         ConfigError {
-            file: file.to_string(),
+            file: self.file.unwrap_or_else(|| file.to_string()),
             pos: self.pos,
             message: self.message,
         }

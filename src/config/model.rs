@@ -119,6 +119,19 @@ pub struct Step {
     pub condition: Option<Text>,
     /// `needs.packages`: packages the step needs in the environment.
     pub needs: Vec<Text>,
+    /// `inputs:` a pipeline file declares (meaningful at a file's top).
+    pub inputs: Vec<(Text, Input)>,
+    /// `assertions.required-steps`: how many nested steps must run.
+    pub required_steps: Option<Text>,
+}
+
+/// One declared input of a pipeline file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Input {
+    /// Value used when `with:` leaves the input out or empty.
+    pub default: Option<Text>,
+    /// Whether a non-empty value must result.
+    pub required: bool,
 }
 
 /// One `subpackages:` entry.

@@ -205,6 +205,26 @@ static STEP: Shape = Map(&[
     ("working-directory", &SCALAR),
     ("environment", &SCALAR_MAP),
 ]);
+/// A pipeline file (`uses:` target): a step plus a `description`, and the
+/// same for its nested steps. melange ignores unknown keys in these files;
+/// we accept `description` (Wolfi's pipelines document themselves with it)
+/// and still reject typos.
+pub static PIPELINE_FILE: Shape = Map(&[
+    ("name", &SCALAR),
+    ("description", &SCALAR),
+    ("uses", &SCALAR),
+    ("with", &SCALAR_MAP),
+    ("runs", &SCALAR),
+    ("pipeline", &PIPELINE_FILE_STEPS),
+    ("inputs", &INPUTS),
+    ("needs", &NEEDS),
+    ("label", &SCALAR),
+    ("if", &SCALAR),
+    ("assertions", &ASSERTIONS),
+    ("working-directory", &SCALAR),
+    ("environment", &SCALAR_MAP),
+]);
+static PIPELINE_FILE_STEPS: Shape = List(&PIPELINE_FILE);
 static INPUTS: Shape = MapOf(&INPUT);
 static INPUT: Shape = Map(&[
     ("description", &SCALAR),
@@ -336,7 +356,7 @@ fn wrong(node: &Node, what: &str, expected: &str) -> Located {
 }
 
 /// The known key closest to a misspelt one, if it is close enough to help.
-fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))

@@ -6,6 +6,7 @@ mod bridge;
 pub mod connect;
 mod contexts;
 pub mod opts;
+mod pipelines;
 mod subrequests;
 
 use std::collections::BTreeMap;
@@ -103,9 +104,11 @@ fn subrequest(id: &str) -> Result<Answer, Failure> {
 
 /// A config error as a status whose details point at the offending line, so
 /// the client prints the surrounding YAML with the line marked.
-fn config_failure(error: ConfigError, text: &str) -> Failure {
+fn config_failure(error: ConfigError, build_file: &str, text: &str) -> Failure {
     let mut details = Vec::new();
-    if error.pos.line > 0 {
+    // Errors in a pipeline file point into that file, whose text the client
+    // does not have here: no source snippet then.
+    if error.pos.line > 0 && error.file == build_file {
         let line = i32::try_from(error.pos.line).unwrap_or(i32::MAX);
         let character = i32::try_from(error.pos.col).unwrap_or(0);
         let position = pb::Position { line, character };
@@ -174,9 +177,20 @@ async fn build(
         &platform,
     )
     .await?;
-    let config = config::load(&options.filename, &text).map_err(|e| config_failure(e, &text))?;
-    let plan = plan::plan(&options.filename, &config, &options.build)
-        .map_err(|e| config_failure(e, &text))?;
+    let config = config::load(&options.filename, &text)
+        .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let library = pipelines::library(
+        bridge,
+        &options,
+        &config,
+        &inputs,
+        session_id.as_deref(),
+        &llb_caps,
+        &platform,
+    )
+    .await?;
+    let plan = plan::plan(&options.filename, &config, &options.build, &library)
+        .map_err(|e| config_failure(e, &options.filename, &text))?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,

@@ -66,7 +66,7 @@ fn compile_yaml(caps: CapSet) -> pb::Definition {
         )]),
         ..Default::default()
     };
-    let plan = plan::plan("package.yaml", &config, &options).unwrap();
+    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
     compile(&plan, &inputs(caps)).unwrap()
 }
 
@@ -216,7 +216,7 @@ fn missing_cap_fails_naming_it() {
         build_args: BTreeMap::from([("MELANGE_ENVIRONMENT_IMAGE".into(), "busybox".into())]),
         ..Default::default()
     };
-    let plan = plan::plan("package.yaml", &config, &options).unwrap();
+    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
     let err = compile(&plan, &inputs(caps)).unwrap_err();
     assert_eq!(
         err,
@@ -253,6 +253,7 @@ fn without_meta_description_names_are_left_out() {
                 )]),
                 ..Default::default()
             },
+            &plan::Library::new(),
         )
         .unwrap(),
         &inputs(CapSet::from_enabled(caps.clone())),

@@ -2,6 +2,7 @@
 //! workspace, and the ordered, numbered steps with their final scripts,
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
+mod library;
 mod options;
 mod steps;
 mod vars;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use crate::config::error::{LResult, Located};
 use crate::config::{Config, ConfigError};
 
+pub use library::{valid_name as valid_pipeline_name, Library, PipelineText};
 pub use options::{BuildOptions, ContextValue, Platform};
 pub use vars::apk_arch;
 
@@ -185,13 +187,48 @@ pub struct BuildPlan {
     pub result_step: String,
     /// What the build returns.
     pub target: Target,
+    /// Packages the environment must contain: `environment.contents.packages`
+    /// plus every `needs.packages` of the steps that run, sorted, unique.
+    pub packages: Vec<String>,
     /// User the steps run as (`accounts.run-as`); the image's user when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
 
-/// Compile a config and the client's options into a plan.
-pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<BuildPlan, ConfigError> {
+/// Build-arg naming the pipeline dirs (melange's `--pipeline-dir`),
+/// relative to the build context; comma or space separated.
+pub const PIPELINE_DIR_ARG: &str = "MELANGE_PIPELINE_DIR";
+
+/// The pipeline dirs to search before the built-ins, relative to the
+/// context: the build-arg's, else `pipelines` (Wolfi's layout).
+pub fn pipeline_dirs(options: &BuildOptions) -> Vec<String> {
+    let given: Vec<String> = options
+        .build_args
+        .get(PIPELINE_DIR_ARG)
+        .map(|value| {
+            value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .map(|dir| dir.trim_start_matches("./").trim_end_matches('/'))
+                .filter(|dir| !dir.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if given.is_empty() {
+        vec!["pipelines".to_string()]
+    } else {
+        given
+    }
+}
+
+/// Compile a config and the client's options into a plan; `uses:` comes
+/// from `library`.
+pub fn plan(
+    file: &str,
+    config: &Config,
+    options: &BuildOptions,
+    library: &Library,
+) -> Result<BuildPlan, ConfigError> {
     let package = PackageId {
         name: config.package.name.value.clone(),
         version: config.package.version.value.clone(),
@@ -211,10 +248,21 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
     let mut outputs = vec![package.name.clone()];
     outputs.extend(subpackages.iter().map(|s| s.name.clone()));
     vars::add_package_targets(&mut vars, &outputs);
-    let commands = steps::compile(config, &vars, &subpackages, &source_date_epoch)
+    let compiled = steps::compile(config, &vars, &subpackages, &source_date_epoch, library)
         .map_err(|e| e.in_file(file))?;
-    let total = commands.len() + 2;
-    let steps = commands
+    let mut packages: Vec<String> = config
+        .environment
+        .packages
+        .iter()
+        .map(|p| p.value.clone())
+        .chain(compiled.needs)
+        .filter(|p| !p.is_empty())
+        .collect();
+    packages.sort();
+    packages.dedup();
+    let total = compiled.commands.len() + 2;
+    let steps = compiled
+        .commands
         .into_iter()
         .enumerate()
         .map(|(i, step)| PlannedStep {
@@ -232,6 +280,7 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
         result_step: format!("[{total}/{total}] collect melange-out"),
         target,
         package,
+        packages,
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
 }
@@ -304,3 +353,6 @@ fn resolve_base(file: &str, options: &BuildOptions) -> Result<BaseSource, Config
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod uses_tests;

@@ -10,6 +10,7 @@ use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
 use crate::config::{Config, Step, Text};
 
+use super::library::{self, Library, Pipeline};
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
 
 /// A step before numbering.
@@ -33,11 +34,10 @@ impl Command {
 
 /// What a step inherits from its parents.
 #[derive(Clone)]
-struct Scope<'a> {
-    vars: &'a Vars,
+struct Scope {
+    vars: Vars,
     env: BTreeMap<String, String>,
     working_directory: String,
-    label_prefix: &'a str,
 }
 
 /// A subpackage after `range:` expansion and `if:` evaluation.
@@ -138,22 +138,34 @@ fn check_unique_names(package: &str, subpackages: &[Expanded]) -> LResult<()> {
     Ok(())
 }
 
+/// What compiling the pipelines yields: the commands in order and the
+/// packages their steps need (`needs.packages`, unsorted).
+#[derive(Default)]
+pub(super) struct Compiled {
+    pub commands: Vec<Command>,
+    pub needs: Vec<String>,
+}
+
 /// Every step of the main pipeline, then of each subpackage, in order.
 pub(super) fn compile(
     config: &Config,
     vars: &Vars,
     subpackages: &[Expanded],
     source_date_epoch: &str,
-) -> LResult<Vec<Command>> {
+    library: &Library,
+) -> LResult<Compiled> {
     let env = base_env(config, source_date_epoch);
-    let mut commands = Vec::new();
+    let mut compiler = Compiler {
+        library,
+        out: Compiled::default(),
+        stack: Vec::new(),
+    };
     let main = Scope {
-        vars,
+        vars: vars.clone(),
         env: env.clone(),
         working_directory: WORKSPACE_DIR.into(),
-        label_prefix: "",
     };
-    compile_steps(&config.pipeline, &main, &mut commands)?;
+    compiler.steps(&config.pipeline, &main)?;
     for sub in subpackages {
         let mut sub_vars = vars.clone();
         let subpkgdir = format!("{OUT_DIR}/{}", sub.name);
@@ -165,16 +177,18 @@ pub(super) fn compile(
             sub_vars.insert("range.key".into(), key.clone());
             sub_vars.insert("range.value".into(), value.clone());
         }
-        let prefix = format!("{}: ", sub.name);
         let scope = Scope {
-            vars: &sub_vars,
+            vars: sub_vars,
             env: env.clone(),
             working_directory: WORKSPACE_DIR.into(),
-            label_prefix: &prefix,
         };
-        compile_steps(sub.pipeline, &scope, &mut commands)?;
+        let first = compiler.out.commands.len();
+        compiler.steps(sub.pipeline, &scope)?;
+        for command in &mut compiler.out.commands[first..] {
+            command.label = format!("{}: {}", sub.name, command.label);
+        }
     }
-    Ok(commands)
+    Ok(compiler.out)
 }
 
 /// Defaults every step gets, under the YAML's `environment.environment`.
@@ -196,73 +210,251 @@ fn base_env(config: &Config, source_date_epoch: &str) -> BTreeMap<String, String
     env
 }
 
-fn compile_steps(steps: &[Step], scope: &Scope, out: &mut Vec<Command>) -> LResult<()> {
-    for step in steps {
-        compile_step(step, scope, out)?;
+/// How deep `uses:` may nest before it is taken for a cycle.
+const MAX_USES_DEPTH: usize = 32;
+
+/// Walks steps depth first, expanding `uses:` from the library.
+struct Compiler<'l> {
+    library: &'l Library,
+    out: Compiled,
+    /// The `uses:` names being expanded, outermost first (cycle detection).
+    stack: Vec<String>,
+}
+
+impl Compiler<'_> {
+    /// Compile a list of steps; returns how many of them ran (their `if:`
+    /// held), for `assertions.required-steps`.
+    fn steps(&mut self, steps: &[Step], scope: &Scope) -> LResult<usize> {
+        let mut ran = 0;
+        for step in steps {
+            if self.step(step, scope)? {
+                ran += 1;
+            }
+        }
+        Ok(ran)
+    }
+
+    fn step(&mut self, step: &Step, parent: &Scope) -> LResult<bool> {
+        if let Some(condition) = &step.condition {
+            if !condition_holds(condition, &parent.vars)? {
+                return Ok(false);
+            }
+        }
+        let mut scope = parent.clone();
+        for (key, value) in &step.environment {
+            let value = substitute(value, &scope.vars)?;
+            scope.env.insert(key.clone(), value);
+        }
+        if let Some(dir) = &step.working_directory {
+            scope.working_directory =
+                resolve_dir(&parent.working_directory, &substitute(dir, &scope.vars)?);
+        }
+        if let Some(uses) = &step.uses {
+            self.uses(step, uses, scope)?;
+            return Ok(true);
+        }
+        for need in &step.needs {
+            let need = substitute(need, &scope.vars)?;
+            self.out.needs.push(need);
+        }
+        if let Some(runs) = &step.runs {
+            let body = substitute(runs, &scope.vars)?;
+            let label = match &step.name {
+                Some(name) => substitute(name, &scope.vars)?,
+                None => first_line(&body),
+            };
+            self.out.commands.push(Command {
+                label,
+                script: script(&scope.working_directory, &body),
+                env: scope.env.clone(),
+                line: step.pos.line,
+            });
+        }
+        let ran = self.steps(&step.pipeline, &scope)?;
+        check_required_steps(step, ran)?;
+        Ok(true)
+    }
+
+    /// Expand `uses:`: load the pipeline, bind its inputs from `with:` and
+    /// defaults, and compile its body in the caller's scope. Errors inside
+    /// the pipeline name its file.
+    fn uses(&mut self, step: &Step, uses: &Text, mut scope: Scope) -> LResult<()> {
+        let name = uses.value.as_str();
+        if !library::valid_name(name) {
+            return Err(Located::new(
+                uses.pos,
+                format!("`uses: {name}` is not a pipeline name (plain path segments like `autoconf/configure`)"),
+            ));
+        }
+        if self.stack.len() >= MAX_USES_DEPTH || self.stack.iter().any(|n| n == name) {
+            return Err(Located::new(
+                uses.pos,
+                format!("`uses:` cycle: {} → {name}", self.stack.join(" → ")),
+            ));
+        }
+        let loaded = self
+            .library
+            .get(name)
+            .ok_or_else(|| unknown_pipeline(uses, self.library))?;
+        let pipeline = match loaded.as_ref() {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                let mut error =
+                    Located::new(e.pos, format!("{} (loaded by `uses: {name}`)", e.message));
+                error.file = Some(e.file.clone());
+                return Err(error);
+            }
+        };
+        check_with_keys(step, uses, &pipeline.step)?;
+        bind_inputs(step, uses, pipeline, &mut scope)?;
+        let first = self.out.commands.len();
+        self.stack.push(name.to_string());
+        let result = self
+            .step(&pipeline.step, &scope)
+            .map_err(|e| e.in_pipeline(&pipeline.file));
+        self.stack.pop();
+        result?;
+        let base = match &step.name {
+            Some(label) => substitute(label, &scope.vars)?,
+            None => format!("uses: {name}"),
+        };
+        let produced = &mut self.out.commands[first..];
+        if let [only] = produced {
+            only.label = base;
+        } else {
+            for command in produced {
+                command.label = format!("{base} › {}", command.label);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `with:` may only set inputs the pipeline declares, as melange requires.
+fn check_with_keys(step: &Step, uses: &Text, pipeline: &Step) -> LResult<()> {
+    let declared: Vec<&str> = pipeline
+        .inputs
+        .iter()
+        .map(|(n, _)| n.value.as_str())
+        .collect();
+    for (key, value) in &step.with {
+        if declared.contains(&key.as_str()) {
+            continue;
+        }
+        let hint = match crate::config::schema::nearest(key, &declared) {
+            Some(near) => format!("; did you mean `{near}`?"),
+            None if declared.is_empty() => "; it takes no inputs".to_string(),
+            None => format!("; its inputs: {}", declared.join(", ")),
+        };
+        return Err(Located::new(
+            value.pos,
+            format!(
+                "`with: {key}`: pipeline `{}` has no input `{key}`{hint}",
+                uses.value
+            ),
+        ));
     }
     Ok(())
 }
 
-fn compile_step(step: &Step, parent: &Scope, out: &mut Vec<Command>) -> LResult<()> {
-    if let Some(condition) = &step.condition {
-        if !condition_holds(condition, parent.vars)? {
-            return Ok(());
-        }
-    }
-    refuse_unsupported(step)?;
-    let mut scope = parent.clone();
-    for (key, value) in &step.environment {
-        scope
-            .env
-            .insert(key.clone(), substitute(value, scope.vars)?);
-    }
-    if let Some(dir) = &step.working_directory {
-        scope.working_directory =
-            resolve_dir(&parent.working_directory, &substitute(dir, scope.vars)?);
-    }
-    if let Some(runs) = &step.runs {
-        let body = substitute(runs, scope.vars)?;
-        let label = match &step.name {
-            Some(name) => substitute(name, scope.vars)?,
-            None => first_line(&body),
+/// Set `inputs.<name>` for every declared input: the `with:` value
+/// (substituted in the caller's scope), else the default; required inputs
+/// must end up non-empty, digests must have the right length.
+fn bind_inputs(step: &Step, uses: &Text, pipeline: &Pipeline, scope: &mut Scope) -> LResult<()> {
+    let mut bound = Vec::with_capacity(pipeline.step.inputs.len());
+    for (name, input) in &pipeline.step.inputs {
+        let given = step.with.get(&name.value);
+        let mut value = match given {
+            Some(text) => substitute(text, &scope.vars)?,
+            None => String::new(),
         };
-        out.push(Command {
-            label: format!("{}{label}", scope.label_prefix),
-            script: script(&scope.working_directory, &body),
-            env: scope.env.clone(),
-            line: step.pos.line,
-        });
+        if value.is_empty() {
+            if let Some(default) = &input.default {
+                value =
+                    substitute(default, &scope.vars).map_err(|e| e.in_pipeline(&pipeline.file))?;
+            }
+        }
+        let pos = given.map_or(uses.pos, |t| t.pos);
+        check_digest(&name.value, &value, pos)?;
+        if input.required && value.is_empty() {
+            return Err(Located::new(
+                uses.pos,
+                format!(
+                    "pipeline `{}` requires input `{}`, which `with:` does not set",
+                    uses.value, name.value
+                ),
+            ));
+        }
+        bound.push((format!("inputs.{}", name.value), value));
     }
-    compile_steps(&step.pipeline, &scope, out)
+    scope.vars.extend(bound);
+    Ok(())
+}
+
+/// melange's checks on checksum and commit inputs.
+fn check_digest(input: &str, value: &str, pos: Pos) -> LResult<()> {
+    let length = match input {
+        "expected-sha256" => 64,
+        "expected-sha512" => 128,
+        "expected-commit" => 40,
+        _ => return Ok(()),
+    };
+    if value.is_empty() || (value.len() == length && value.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Ok(());
+    }
+    Err(Located::new(
+        pos,
+        format!(
+            "`{input}` must be {length} hexadecimal digits, got {} characters: {value:?}",
+            value.chars().count()
+        ),
+    ))
+}
+
+/// `assertions.required-steps`: at least that many nested steps ran.
+fn check_required_steps(step: &Step, ran: usize) -> LResult<()> {
+    let Some(required) = &step.required_steps else {
+        return Ok(());
+    };
+    let wanted: usize = required.value.trim().parse().map_err(|_| {
+        Located::new(
+            required.pos,
+            format!(
+                "`required-steps` must be a whole number, got {:?}",
+                required.value
+            ),
+        )
+    })?;
+    if ran < wanted {
+        return Err(Located::new(
+            required.pos,
+            format!(
+                "assertion failed: `required-steps: {wanted}` but {ran} of the {} nested steps run (the others' `if:` is false)",
+                step.pipeline.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unknown_pipeline(uses: &Text, library: &Library) -> Located {
+    let known = library.names();
+    let hint = crate::config::schema::nearest(&uses.value, &known)
+        .map(|near| format!("; did you mean `{near}`?"))
+        .unwrap_or_default();
+    Located::new(
+        uses.pos,
+        format!(
+            "unknown pipeline `{}`: not in the pipeline dirs nor among the built-ins{hint}",
+            uses.value
+        ),
+    )
 }
 
 /// Substitute (strictly) and evaluate an `if:`.
 fn condition_holds(condition: &Text, vars: &Vars) -> LResult<bool> {
     let text = substitute(condition, vars)?;
     cond::evaluate(&text).map_err(|e| Located::new(condition.pos, format!("invalid `if:`: {e}")))
-}
-
-/// Step features this version cannot honour: refused where they are
-/// written, never silently dropped.
-fn refuse_unsupported(step: &Step) -> LResult<()> {
-    if let Some(uses) = &step.uses {
-        return Err(Located::new(
-            uses.pos,
-            format!(
-                "`uses: {}`: the pipeline library is not supported by this version of melange-frontend yet; \
-                 write the step with `runs:`",
-                uses.value
-            ),
-        ));
-    }
-    if let Some(first) = step.needs.first() {
-        return Err(Located::new(
-            first.pos,
-            "`needs.packages`: installing packages is not supported by this version of melange-frontend yet; \
-             use an environment image that has them",
-        ));
-    }
-    Ok(())
 }
 
 /// Relative working directories are relative to the parent's (the workspace

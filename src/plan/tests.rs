@@ -18,6 +18,7 @@ fn plan_str(yaml: &str, options: &BuildOptions) -> Result<BuildPlan, ConfigError
         "package.yaml",
         &config::load("package.yaml", yaml)?,
         options,
+        &Library::new(),
     )
 }
 
@@ -270,8 +271,8 @@ fn language_errors_are_located() {
             "package.yaml:3:22: invalid regular expression in var-transforms:",
         ),
         (
-            "package: {name: a, version: 1}\npipeline:\n  - uses: fetch\n",
-            "package.yaml:3:11: `uses: fetch`: the pipeline library is not supported",
+            "package: {name: a, version: 1}\npipeline:\n  - uses: nope/nothing\n",
+            "package.yaml:3:11: unknown pipeline `nope/nothing`",
         ),
         (
             "package: {name: a, version: 1}\nenvironment:\n  accounts: {run-as: build}\n",

@@ -1,0 +1,228 @@
+//! `uses:`: loading, inputs, nesting, needs, assertions and their errors.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config;
+
+fn options() -> BuildOptions {
+    BuildOptions {
+        named_contexts: BTreeMap::from([(
+            ENVIRONMENT_CONTEXT.to_string(),
+            "docker-image://melange-test-env:busybox".to_string(),
+        )]),
+        ..Default::default()
+    }
+}
+
+/// A library holding `pipelines` as user files `pipelines/<name>.yaml`.
+fn library(pipelines: &[(&str, &str)]) -> Library {
+    let mut library = Library::new();
+    for (name, text) in pipelines {
+        library.add(
+            name,
+            Some(PipelineText {
+                file: format!("pipelines/{name}.yaml"),
+                text: text.to_string(),
+            }),
+        );
+    }
+    library
+}
+
+fn plan_with(yaml: &str, pipelines: &[(&str, &str)]) -> Result<BuildPlan, ConfigError> {
+    let config = config::load("package.yaml", yaml)?;
+    plan("package.yaml", &config, &options(), &library(pipelines))
+}
+
+const HEAD: &str = "package:\n  name: p\n  version: 1\n  epoch: 0\n";
+
+const OUTER: &str = r#"
+name: outer
+needs:
+  packages:
+    - make
+    - ${{inputs.compiler}}
+inputs:
+  compiler:
+    default: gcc
+  flags:
+    required: true
+  dest:
+    default: ${{targets.contextdir}}
+pipeline:
+  - name: configure
+    working-directory: build
+    environment:
+      CC: ${{inputs.compiler}}
+    runs: ./configure ${{inputs.flags}} --prefix=${{inputs.dest}}
+  - uses: inner
+    with:
+      mode: fast
+"#;
+
+const INNER: &str = r#"
+name: inner
+inputs:
+  mode:
+    description: how
+pipeline:
+  - runs: echo ${{inputs.mode}} ${{inputs.flags}}
+  - if: ${{inputs.mode}} == 'slow'
+    needs:
+      packages: [valgrind]
+    runs: echo slow
+"#;
+
+#[test]
+fn inputs_defaults_needs_and_nesting() {
+    let yaml = format!(
+        "{HEAD}environment:\n  contents:\n    packages: [busybox]\npipeline:\n  - uses: outer\n    working-directory: /src\n    environment:\n      A: b\n    with:\n      flags: --static\n"
+    );
+    let plan = plan_with(&yaml, &[("outer", OUTER), ("inner", INNER)]).unwrap();
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "[2/4] uses: outer › configure",
+            "[3/4] uses: outer › uses: inner"
+        ]
+    );
+    let configure = &plan.steps[0];
+    assert!(configure
+        .script
+        .ends_with("cd '/src/build'\n./configure --static --prefix=/home/build/melange-out/p"));
+    assert_eq!(configure.env["CC"], "gcc");
+    assert_eq!(configure.env["A"], "b");
+    // The nested pipeline sees its own input and inherits the caller's.
+    assert!(plan.steps[1]
+        .script
+        .ends_with("cd '/src'\necho fast --static"));
+    // needs of steps that run, substituted; the skipped step's are not.
+    assert_eq!(plan.packages, ["busybox", "gcc", "make"]);
+}
+
+#[test]
+fn a_subpackage_default_uses_its_own_contextdir() {
+    let yaml = format!(
+        "{HEAD}subpackages:\n  - name: p-dev\n    pipeline:\n      - uses: outer\n        name: split\n        with:\n          flags: x\n          compiler: clang\n"
+    );
+    let plan = plan_with(&yaml, &[("outer", OUTER), ("inner", INNER)]).unwrap();
+    assert_eq!(plan.steps[0].name, "[2/4] p-dev: split › configure");
+    assert!(plan.steps[0]
+        .script
+        .ends_with("--prefix=/home/build/melange-out/p-dev"));
+    assert_eq!(plan.packages, ["clang", "make"]);
+}
+
+#[test]
+fn input_errors_name_the_input_and_position() {
+    let missing = format!("{HEAD}pipeline:\n  - uses: outer\n");
+    let err = plan_with(&missing, &[("outer", OUTER), ("inner", INNER)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:6:11: pipeline `outer` requires input `flags`, which `with:` does not set"
+    );
+    let unknown = format!("{HEAD}pipeline:\n  - uses: outer\n    with:\n      flag: x\n");
+    let err = plan_with(&unknown, &[("outer", OUTER), ("inner", INNER)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:8:13: `with: flag`: pipeline `outer` has no input `flag`; did you mean `flags`?"
+    );
+    let err = plan_with(
+        &format!("{HEAD}pipeline:\n  - uses: outr\n"),
+        &[("outer", OUTER)],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:6:11: unknown pipeline `outr`: not in the pipeline dirs nor among the built-ins; did you mean `outer`?"
+    );
+}
+
+#[test]
+fn digests_are_checked_like_melange() {
+    let fetch =
+        "inputs:\n  expected-sha256: {}\n  expected-commit: {}\npipeline:\n  - runs: 'true'\n";
+    let yaml = format!("{HEAD}pipeline:\n  - uses: f\n    with:\n      expected-sha256: abc\n");
+    let err = plan_with(&yaml, &[("f", fetch)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:8:24: `expected-sha256` must be 64 hexadecimal digits, got 3 characters: \"abc\""
+    );
+    let good = format!(
+        "{HEAD}pipeline:\n  - uses: f\n    with:\n      expected-commit: {}\n",
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    plan_with(&good, &[("f", fetch)]).unwrap();
+}
+
+#[test]
+fn errors_inside_a_pipeline_file_name_that_file() {
+    let broken = "inputs:\n  a:\n    default: x\npipeline:\n  - runs: echo ${{inputs.b}}\n";
+    let yaml = format!("{HEAD}pipeline:\n  - uses: broken\n");
+    let err = plan_with(&yaml, &[("broken", broken)]).unwrap_err();
+    assert_eq!(err.file, "pipelines/broken.yaml");
+    assert_eq!(err.pos.line, 5);
+    assert!(
+        err.message.contains("undefined variable `${{inputs.b}}`"),
+        "{err}"
+    );
+    let typo = "pipeline:\n  - runz: x\n";
+    let err = plan_with(&yaml, &[("broken", typo)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pipelines/broken.yaml:2:5: unknown key `runz` in an entry of `pipeline` (did you mean `runs`?) (loaded by `uses: broken`)"
+    );
+}
+
+#[test]
+fn cycles_and_bad_names_are_refused() {
+    let a = "pipeline:\n  - uses: b\n";
+    let b = "pipeline:\n  - uses: a\n";
+    let err = plan_with(
+        &format!("{HEAD}pipeline:\n  - uses: a\n"),
+        &[("a", a), ("b", b)],
+    )
+    .unwrap_err();
+    assert_eq!(err.message, "`uses:` cycle: a → b → a");
+    assert_eq!(err.file, "pipelines/b.yaml");
+    let err = plan_with(&format!("{HEAD}pipeline:\n  - uses: ../etc/x\n"), &[]).unwrap_err();
+    assert!(err.message.contains("is not a pipeline name"), "{err}");
+}
+
+#[test]
+fn required_steps_counts_steps_that_run() {
+    let yaml = |arch: &str| {
+        format!(
+            "{HEAD}pipeline:\n  - assertions:\n      required-steps: 1\n    pipeline:\n      - if: ${{{{build.arch}}}} == '{arch}'\n        runs: echo one\n"
+        )
+    };
+    plan_with(&yaml("x86_64"), &[]).unwrap();
+    let err = plan_with(&yaml("aarch64"), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:7:23: assertion failed: `required-steps: 1` but 0 of the 1 nested steps run (the others' `if:` is false)"
+    );
+}
+
+#[test]
+fn unresolved_lists_reachable_names_not_yet_looked_up() {
+    let config = config::load(
+        "package.yaml",
+        &format!("{HEAD}pipeline:\n  - uses: outer\n    with:\n      flags: x\n"),
+    )
+    .unwrap();
+    let mut library = Library::new();
+    assert_eq!(library.unresolved(&config), ["outer"]);
+    library.add(
+        "outer",
+        Some(PipelineText {
+            file: "pipelines/outer.yaml".into(),
+            text: OUTER.into(),
+        }),
+    );
+    assert_eq!(library.unresolved(&config), ["inner"]);
+    library.add("inner", None);
+    assert!(library.unresolved(&config).is_empty());
+}
