@@ -246,7 +246,15 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .into_iter()
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
+        env_file: None,
     };
+    let mut options = options;
+    if let Some(path) = options.env_file_path() {
+        let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+        let text = std::fs::read_to_string(base.join(&path))
+            .map_err(|e| format!("build-arg {}={path}: {e}", plan::ENV_FILE_ARG))?;
+        options.env_file = Some(plan::ContextFile { file: path, text });
+    }
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
     let plan = plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;

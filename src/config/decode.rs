@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
 use super::model::{
-    Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
+    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
 };
 use super::schema;
 use super::yaml::{Key, Node, Value};
@@ -62,7 +62,7 @@ pub fn decode(root: &Node) -> LResult<Config> {
             .unwrap_or_default(),
         build_options: top
             .get("options")
-            .map(|node| pairs(node).into_iter().map(|(name, _)| name).collect())
+            .map(decode_build_options)
             .unwrap_or_default(),
         capabilities: top
             .entry("capabilities")
@@ -220,6 +220,36 @@ fn decode_step(node: &Node) -> LResult<Step> {
             .get("assertions")
             .and_then(|n| Fields::new(n, "assertions").ok())
             .and_then(|n| n.text("required-steps")),
+    })
+}
+
+fn decode_build_options(node: &Node) -> Vec<BuildOption> {
+    let Value::Map(entries) = &node.value else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .map(|(key, value)| {
+            let packages = |which: &str| {
+                descend(value, &["environment", "contents", "packages", which])
+                    .map(text_list)
+                    .unwrap_or_default()
+            };
+            BuildOption {
+                name: Text::new(key.text.clone(), key.pos),
+                vars: descend(value, &["vars"]).map(pairs).unwrap_or_default(),
+                add: packages("add"),
+                remove: packages("remove"),
+            }
+        })
+        .collect()
+}
+
+/// The node at `path` below `node`, through nested mappings.
+fn descend<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
+    path.iter().try_fold(node, |node, key| match &node.value {
+        Value::Map(entries) => entries.iter().find(|(k, _)| k.text == *key).map(|(_, v)| v),
+        _ => None,
     })
 }
 

@@ -11,7 +11,7 @@ pub mod yaml;
 
 pub use error::{ConfigError, Pos};
 pub use model::{
-    Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
+    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
 };
 
 /// Parse and validate a build file. `file` is only used in error messages.

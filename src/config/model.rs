@@ -42,11 +42,25 @@ pub struct Config {
     pub var_transforms: Vec<VarTransform>,
     /// `data:`: named item sets that ranged subpackages expand over.
     pub data: Vec<DataSet>,
-    /// Names of the build options declared under top-level `options:`.
-    pub build_options: Vec<Text>,
+    /// Build options declared under top-level `options:`, in file order.
+    pub build_options: Vec<BuildOption>,
     /// Where a non-empty `capabilities:` section is written (the planner
     /// refuses it; its entries are not needed until it is supported).
     pub capabilities: Option<Pos>,
+}
+
+/// One top-level `options:` entry, applied when the user enables it
+/// (melange's `--build-option`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BuildOption {
+    /// The option's name.
+    pub name: Text,
+    /// `vars:` it sets (overriding the file's).
+    pub vars: Vec<(Text, Text)>,
+    /// `environment.contents.packages.add`.
+    pub add: Vec<Text>,
+    /// `environment.contents.packages.remove`.
+    pub remove: Vec<Text>,
 }
 
 /// One `var-transforms:` entry: `to` = `from` with `match` replaced.

@@ -179,16 +179,16 @@ async fn build(
     .await?;
     let config = config::load(&options.filename, &text)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
-    let library = pipelines::library(
-        bridge,
-        &options,
-        &config,
-        &inputs,
-        session_id.as_deref(),
-        &llb_caps,
-        &platform,
-    )
-    .await?;
+    let context = pipelines::Context {
+        options: &options,
+        inputs: &inputs,
+        session_id: session_id.as_deref(),
+        caps: &llb_caps,
+        platform: &platform,
+    };
+    let library = pipelines::library(bridge, &context, &config).await?;
+    let env_file = pipelines::env_file(bridge, &context).await?;
+    options.build.env_file = env_file;
     let plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let resolver = contexts::Resolver {

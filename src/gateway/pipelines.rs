@@ -1,7 +1,7 @@
-//! Read the user's `uses:` pipelines from the build context: transfer only
-//! the pipeline dirs' YAML files, then read the files the config reaches,
-//! repeating until every name is either found or known to be absent (then
-//! the built-in library answers).
+//! Files read from the build context before planning: the user's `uses:`
+//! pipelines (only the pipeline dirs' YAML is transferred; the files the
+//! config reaches are read, repeating until every name is found or known to
+//! be absent, then the built-in library answers) and the env file.
 
 use std::collections::BTreeMap;
 
@@ -10,26 +10,33 @@ use super::opts::FrontendOpts;
 use super::{Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
 use crate::config::Config;
 use crate::llb::{CapSet, Graph, LocalOptions, OpInfo};
-use crate::plan::{self, Library, PipelineText};
+use crate::plan::{self, ContextFile, Library, PipelineText};
 use crate::proto::pb;
+
+/// How to reach the build context.
+pub(super) struct Context<'a> {
+    pub options: &'a FrontendOpts,
+    pub inputs: &'a BTreeMap<String, pb::Definition>,
+    pub session_id: Option<&'a str>,
+    pub caps: &'a CapSet,
+    pub platform: &'a pb::Platform,
+}
 
 /// The library for this build; touches the context only when the config
 /// has a `uses:`.
 pub(super) async fn library(
     bridge: &mut Bridge,
-    options: &FrontendOpts,
+    context: &Context<'_>,
     config: &Config,
-    inputs: &BTreeMap<String, pb::Definition>,
-    session_id: Option<&str>,
-    caps: &CapSet,
-    platform: &pb::Platform,
 ) -> Result<Library, Failure> {
     let mut library = Library::new();
     if library.unresolved(config).is_empty() {
         return Ok(library);
     }
-    let dirs = plan::pipeline_dirs(&options.build);
-    let reference = solve_dirs(bridge, options, &dirs, inputs, session_id, caps, platform).await?;
+    let dirs = plan::pipeline_dirs(&context.options.build);
+    let patterns = dirs.iter().map(|dir| format!("{dir}/**/*.yaml")).collect();
+    let label = format!("load pipelines from {}", dirs.join(", "));
+    let reference = solve(bridge, context, patterns, "pipelines", label).await?;
     loop {
         let wanted = library.unresolved(config);
         if wanted.is_empty() {
@@ -42,31 +49,50 @@ pub(super) async fn library(
     }
 }
 
-/// The context restricted to `<dir>/**/*.yaml` for each pipeline dir.
-async fn solve_dirs(
+/// The env file `MELANGE_ENV_FILE` names, if any.
+pub(super) async fn env_file(
     bridge: &mut Bridge,
-    options: &FrontendOpts,
-    dirs: &[String],
-    inputs: &BTreeMap<String, pb::Definition>,
-    session_id: Option<&str>,
-    caps: &CapSet,
-    platform: &pb::Platform,
+    context: &Context<'_>,
+) -> Result<Option<ContextFile>, Failure> {
+    let Some(path) = context.options.build.env_file_path() else {
+        return Ok(None);
+    };
+    let label = format!("load env file {path}");
+    let reference = solve(bridge, context, vec![path.clone()], "env-file", label).await?;
+    let bytes = bridge.read_file(&reference, &path).await.map_err(|e| {
+        Failure::new(
+            INVALID_ARGUMENT,
+            format!(
+                "build-arg {}={path}: cannot read it from the build context: {}",
+                plan::ENV_FILE_ARG,
+                e.message()
+            ),
+        )
+    })?;
+    let text = utf8(bytes, &path)?;
+    Ok(Some(ContextFile { file: path, text }))
+}
+
+/// The context restricted to `patterns`.
+async fn solve(
+    bridge: &mut Bridge,
+    context: &Context<'_>,
+    patterns: Vec<String>,
+    purpose: &str,
+    label: String,
 ) -> Result<String, Failure> {
-    let mut graph = Graph::new(platform.clone(), caps.clone());
-    let state = match inputs.get(&options.context_key) {
+    let options = context.options;
+    let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
+    let state = match context.inputs.get(&options.context_key) {
         Some(definition) => graph.import(definition),
         None => {
             let local = LocalOptions {
-                session_id: session_id.map(str::to_string),
-                shared_key_hint: Some(format!("{}:pipelines", options.context_key)),
-                include_patterns: dirs.iter().map(|dir| format!("{dir}/**/*.yaml")).collect(),
+                session_id: context.session_id.map(str::to_string),
+                shared_key_hint: Some(format!("{}:{purpose}", options.context_key)),
+                include_patterns: patterns,
                 ..Default::default()
             };
-            graph.local(
-                &options.context_key,
-                &local,
-                OpInfo::named(format!("load pipelines from {}", dirs.join(", "))),
-            )
+            graph.local(&options.context_key, &local, OpInfo::named(label))
         }
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
@@ -84,9 +110,7 @@ async fn find(
         let file = format!("{dir}/{name}.yaml");
         match bridge.read_file(reference, &file).await {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| {
-                    Failure::new(INVALID_ARGUMENT, format!("{file}: not UTF-8 text"))
-                })?;
+                let text = utf8(bytes, &file)?;
                 return Ok(Some(PipelineText { file, text }));
             }
             // Absent (or unreadable as a file): the next dir, then the built-ins.
@@ -94,4 +118,9 @@ async fn find(
         }
     }
     Ok(None)
+}
+
+fn utf8(bytes: Vec<u8>, file: &str) -> Result<String, Failure> {
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::new(INVALID_ARGUMENT, format!("{file}: not UTF-8 text")))
 }

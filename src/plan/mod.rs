@@ -2,6 +2,7 @@
 //! workspace, and the ordered, numbered steps with their final scripts,
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
+mod envfile;
 mod library;
 mod options;
 mod steps;
@@ -12,10 +13,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::error::{LResult, Located};
-use crate::config::{Config, ConfigError};
+use crate::config::{BuildOption, Config, ConfigError};
 
 pub use library::{valid_name as valid_pipeline_name, Library, PipelineText};
-pub use options::{BuildOptions, ContextValue, Platform};
+pub use options::{
+    list_arg, BuildOptions, ContextFile, ContextValue, Platform, BUILD_OPTIONS_ARG, ENV_FILE_ARG,
+};
 pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.
@@ -242,19 +245,19 @@ pub fn plan(
         message,
     })?;
     refuse_unsupported(config).map_err(|e| e.in_file(file))?;
-    let mut vars =
-        vars::build_vars(config, &package, &options.platform).map_err(|e| e.in_file(file))?;
+    let enabled = enabled_build_options(file, config, options)?;
+    let env_file = options.env_file.as_ref().map(envfile::parse).transpose()?;
+    let mut vars = vars::build_vars(config, &package, &options.platform, &enabled)
+        .map_err(|e| e.in_file(file))?;
     let subpackages = steps::expand_subpackages(config, &vars).map_err(|e| e.in_file(file))?;
     let mut outputs = vec![package.name.clone()];
     outputs.extend(subpackages.iter().map(|s| s.name.clone()));
     vars::add_package_targets(&mut vars, &outputs);
-    let compiled = steps::compile(config, &vars, &subpackages, &source_date_epoch, library)
-        .map_err(|e| e.in_file(file))?;
-    let mut packages: Vec<String> = config
-        .environment
-        .packages
-        .iter()
-        .map(|p| p.value.clone())
+    let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
+    let compiled =
+        steps::compile(config, &vars, &subpackages, env, library).map_err(|e| e.in_file(file))?;
+    let mut packages: Vec<String> = environment_packages(config, &enabled)
+        .into_iter()
         .chain(compiled.needs)
         .filter(|p| !p.is_empty())
         .collect();
@@ -283,6 +286,52 @@ pub fn plan(
         packages,
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
+}
+
+/// The options `MELANGE_BUILD_OPTIONS` enables; each must be declared.
+fn enabled_build_options<'c>(
+    file: &str,
+    config: &'c Config,
+    options: &BuildOptions,
+) -> Result<Vec<&'c BuildOption>, ConfigError> {
+    options
+        .enabled_build_options()
+        .iter()
+        .map(|name| {
+            config
+                .build_options
+                .iter()
+                .find(|o| &o.name.value == name)
+                .ok_or_else(|| {
+                    let declared: Vec<&str> =
+                        config.build_options.iter().map(|o| o.name.value.as_str()).collect();
+                    ConfigError {
+                        file: file.to_string(),
+                        pos: Default::default(),
+                        message: format!(
+                            "build-arg {BUILD_OPTIONS_ARG}: no build option {name:?} under `options:` (declared: {})",
+                            if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                        ),
+                    }
+                })
+        })
+        .collect()
+}
+
+/// `environment.contents.packages` with the enabled options' additions and
+/// removals applied.
+fn environment_packages(config: &Config, enabled: &[&BuildOption]) -> Vec<String> {
+    let mut packages: Vec<String> = config
+        .environment
+        .packages
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    for option in enabled {
+        packages.extend(option.add.iter().map(|p| p.value.clone()));
+        packages.retain(|p| !option.remove.iter().any(|r| &r.value == p));
+    }
+    packages
 }
 
 /// Build-file features that change how every step runs and that this

@@ -60,9 +60,51 @@ pub struct BuildOptions {
     pub platform: Platform,
     /// `--build-context NAME=VALUE`, value as sent by the client.
     pub named_contexts: BTreeMap<String, String>,
+    /// The env file named by [`ENV_FILE_ARG`], read by the caller.
+    pub env_file: Option<ContextFile>,
+}
+
+/// A comma- or space-separated build-arg as a list.
+pub fn list_arg(value: Option<&String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Build-arg enabling build options (melange's `--build-option`), comma or
+/// space separated.
+pub const BUILD_OPTIONS_ARG: &str = "MELANGE_BUILD_OPTIONS";
+/// Build-arg naming an env file in the context (melange's `--env-file`).
+pub const ENV_FILE_ARG: &str = "MELANGE_ENV_FILE";
+
+/// A text file read from the build context before planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextFile {
+    /// Its path in the context, for messages.
+    pub file: String,
+    /// Its contents.
+    pub text: String,
 }
 
 impl BuildOptions {
+    /// Build options the user enabled, in the order given.
+    pub fn enabled_build_options(&self) -> Vec<String> {
+        list_arg(self.build_args.get(BUILD_OPTIONS_ARG))
+    }
+
+    /// The env file's context path, when one is asked for.
+    pub fn env_file_path(&self) -> Option<String> {
+        self.build_args
+            .get(ENV_FILE_ARG)
+            .map(|p| p.trim().trim_start_matches("./").to_string())
+            .filter(|p| !p.is_empty())
+    }
+
     /// `SOURCE_DATE_EPOCH` build-arg, default 0, validated as seconds.
     pub fn source_date_epoch(&self) -> Result<String, String> {
         match self.build_args.get("SOURCE_DATE_EPOCH").map(|s| s.trim()) {

@@ -151,10 +151,9 @@ pub(super) fn compile(
     config: &Config,
     vars: &Vars,
     subpackages: &[Expanded],
-    source_date_epoch: &str,
+    env: BTreeMap<String, String>,
     library: &Library,
 ) -> LResult<Compiled> {
-    let env = base_env(config, source_date_epoch);
     let mut compiler = Compiler {
         library,
         out: Compiled::default(),
@@ -191,10 +190,17 @@ pub(super) fn compile(
     Ok(compiler.out)
 }
 
-/// Defaults every step gets, under the YAML's `environment.environment`.
-fn base_env(config: &Config, source_date_epoch: &str) -> BTreeMap<String, String> {
+/// The environment every step starts from: melange's defaults (HOME,
+/// GOPATH), the cache mounts' variables, SOURCE_DATE_EPOCH, then the env
+/// file, then the YAML's `environment.environment` on top.
+pub(super) fn base_env(
+    config: &Config,
+    source_date_epoch: &str,
+    env_file: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     env.insert("HOME".to_string(), WORKSPACE_DIR.to_string());
+    env.insert("GOPATH".to_string(), format!("{WORKSPACE_DIR}/.cache/go"));
     env.insert(
         "SOURCE_DATE_EPOCH".to_string(),
         source_date_epoch.to_string(),
@@ -204,6 +210,7 @@ fn base_env(config: &Config, source_date_epoch: &str) -> BTreeMap<String, String
             env.insert(key.to_string(), value.to_string());
         }
     }
+    env.extend(env_file);
     for (key, value) in &config.environment.env {
         env.insert(key.clone(), value.value.clone());
     }

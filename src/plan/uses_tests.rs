@@ -226,3 +226,44 @@ fn unresolved_lists_reachable_names_not_yet_looked_up() {
     library.add("inner", None);
     assert!(library.unresolved(&config).is_empty());
 }
+
+#[test]
+fn build_options_set_vars_and_packages() {
+    let yaml = format!(
+        "{HEAD}vars:\n  flavor: plain\nenvironment:\n  contents:\n    packages: [gcc, openssl]\noptions:\n  fips:\n    vars:\n      flavor: fips\n    environment:\n      contents:\n        packages:\n          add: [openssl-fips]\n          remove: [openssl]\npipeline:\n  - if: ${{{{options.fips.enabled}}}} == 'true'\n    runs: echo ${{{{vars.flavor}}}}\n"
+    );
+    let config = config::load("package.yaml", &yaml).unwrap();
+    let mut opts = options();
+    let off = plan("package.yaml", &config, &opts, &Library::new()).unwrap();
+    assert!(off.steps.is_empty());
+    assert_eq!(off.packages, ["gcc", "openssl"]);
+    opts.build_args
+        .insert(BUILD_OPTIONS_ARG.into(), "fips".into());
+    let on = plan("package.yaml", &config, &opts, &Library::new()).unwrap();
+    assert!(on.steps[0].script.ends_with("echo fips"));
+    assert_eq!(on.packages, ["gcc", "openssl-fips"]);
+    opts.build_args
+        .insert(BUILD_OPTIONS_ARG.into(), "fips,nope".into());
+    let err = plan("package.yaml", &config, &opts, &Library::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml: build-arg MELANGE_BUILD_OPTIONS: no build option \"nope\" under `options:` (declared: fips)"
+    );
+}
+
+#[test]
+fn env_file_goes_under_the_yaml_environment() {
+    let yaml =
+        format!("{HEAD}environment:\n  environment:\n    B: yaml\npipeline:\n  - runs: env\n");
+    let config = config::load("package.yaml", &yaml).unwrap();
+    let mut opts = options();
+    opts.env_file = Some(ContextFile {
+        file: "build.env".into(),
+        text: "A=file\nB=file\nGOPATH=/go\n".into(),
+    });
+    let planned = plan("package.yaml", &config, &opts, &Library::new()).unwrap();
+    let env = &planned.steps[0].env;
+    assert_eq!((env["A"].as_str(), env["B"].as_str()), ("file", "yaml"));
+    assert_eq!(env["GOPATH"], "/go");
+    assert_eq!(env["HOME"], "/home/build");
+}

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use crate::config::error::{LResult, Located};
 use crate::config::subst::{substitute, substitute_known, Vars};
-use crate::config::Config;
+use crate::config::{BuildOption, Config};
 
 use super::{PackageId, Platform, OUT_DIR};
 
@@ -17,6 +17,7 @@ pub(super) fn build_vars(
     config: &Config,
     package: &PackageId,
     platform: &Platform,
+    enabled: &[&BuildOption],
 ) -> LResult<Vars> {
     let mut vars = Vars::new();
     let mut set = |k: &str, v: String| vars.insert(k.to_string(), v);
@@ -47,9 +48,15 @@ pub(super) fn build_vars(
         );
     }
     for option in &config.build_options {
-        set(&format!("options.{}.enabled", option.value), "false".into());
+        let on = enabled.iter().any(|e| e.name.value == option.name.value);
+        set(
+            &format!("options.{}.enabled", option.name.value),
+            on.to_string(),
+        );
     }
-    for (name, value) in &config.vars {
+    // An enabled option's vars override the file's, as melange applies them.
+    let option_vars = enabled.iter().flat_map(|option| option.vars.iter());
+    for (name, value) in config.vars.iter().chain(option_vars) {
         let value = substitute_known(value, &vars);
         vars.insert(format!("vars.{}", name.value), value);
     }
