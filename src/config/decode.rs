@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
 use super::model::{
-    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, Text, VarTransform,
+    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, TestSection, Text,
+    VarTransform,
 };
 use super::schema;
 use super::yaml::{Key, Node, Value};
@@ -64,6 +65,7 @@ pub fn decode(root: &Node) -> LResult<Config> {
             .get("options")
             .map(decode_build_options)
             .unwrap_or_default(),
+        test: top.get("test").map(decode_test).transpose()?,
         capabilities: top
             .entry("capabilities")
             .filter(|(_, node)| !matches!(node.value, Value::Null))
@@ -110,12 +112,53 @@ fn decode_package(node: &Node) -> LResult<Package> {
         ));
     }
     let description = fields.text("description").unwrap_or_default();
+    if let Some(timeout) = fields.text("timeout").filter(|t| !t.value.is_empty()) {
+        validate_duration(&timeout)?;
+    }
     Ok(Package {
         name,
         version,
         epoch,
         description,
     })
+}
+
+/// `package.timeout` as melange reads it: a Go duration (`2h`, `1h30m`,
+/// `90s`) or a bare integer.
+fn validate_duration(text: &Text) -> LResult<()> {
+    let value = text.value.trim();
+    let bad = || {
+        Located::new(
+            text.pos,
+            format!(
+                "package.timeout must be a duration like \"2h\", \"45m\" or \"1h30m\", got {:?}",
+                text.value
+            ),
+        )
+    };
+    if value.parse::<u64>().is_ok() {
+        return Ok(());
+    }
+    let mut rest = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let number = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (digits, tail) = rest.split_at(number);
+        if digits.is_empty() || digits == "." || digits.matches('.').count() > 1 {
+            return Err(bad());
+        }
+        let unit = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"]
+            .into_iter()
+            .filter(|u| tail.starts_with(u))
+            .max_by_key(|u| u.len())
+            .ok_or_else(bad)?;
+        rest = &tail[unit.len()..];
+    }
+    Ok(())
 }
 
 /// melange's rule: `^[a-zA-Z\d][a-zA-Z\d+_.-]*$`.
@@ -223,6 +266,18 @@ fn decode_step(node: &Node) -> LResult<Step> {
     })
 }
 
+fn decode_test(node: &Node) -> LResult<TestSection> {
+    Ok(TestSection {
+        packages: descend(node, &["environment", "contents", "packages"])
+            .map(text_list)
+            .unwrap_or_default(),
+        pipeline: descend(node, &["pipeline"])
+            .map(decode_steps)
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
 fn decode_build_options(node: &Node) -> Vec<BuildOption> {
     let Value::Map(entries) = &node.value else {
         return Vec::new();
@@ -290,6 +345,7 @@ fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
             .unwrap_or_default(),
         condition: fields.text("if"),
         range,
+        test: fields.get("test").map(decode_test).transpose()?,
     })
 }
 

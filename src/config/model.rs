@@ -44,6 +44,8 @@ pub struct Config {
     pub data: Vec<DataSet>,
     /// Build options declared under top-level `options:`, in file order.
     pub build_options: Vec<BuildOption>,
+    /// `test:`: how to test the main package once built.
+    pub test: Option<TestSection>,
     /// Where a non-empty `capabilities:` section is written (the planner
     /// refuses it; its entries are not needed until it is supported).
     pub capabilities: Option<Pos>,
@@ -163,4 +165,15 @@ pub struct Subpackage {
     pub condition: Option<Text>,
     /// `range:`: the `data:` set this entry is expanded over.
     pub range: Option<Text>,
+    /// `test:`: how to test this subpackage.
+    pub test: Option<TestSection>,
+}
+
+/// A `test:` section: an environment (packages) and steps run in it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TestSection {
+    /// `environment.contents.packages` of the test environment.
+    pub packages: Vec<Text>,
+    /// The test steps.
+    pub pipeline: Vec<Step>,
 }

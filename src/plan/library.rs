@@ -153,8 +153,14 @@ pub fn builtin_file(name: &str) -> String {
 
 /// Every pipeline list of a config whose `uses:` need resolving.
 fn config_pipelines(config: &Config) -> impl Iterator<Item = &[Step]> {
+    let tests = config
+        .test
+        .iter()
+        .chain(config.subpackages.iter().filter_map(|s| s.test.as_ref()))
+        .map(|t| t.pipeline.as_slice());
     std::iter::once(config.pipeline.as_slice())
         .chain(config.subpackages.iter().map(|s| s.pipeline.as_slice()))
+        .chain(tests)
 }
 
 fn collect_uses(steps: &[Step], out: &mut Vec<String>) {

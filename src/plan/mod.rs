@@ -169,6 +169,36 @@ pub struct PlannedStep {
     pub line: usize,
 }
 
+/// One package's compiled `test:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedTest {
+    /// The package under test.
+    pub package: String,
+    /// Packages of the test environment (the package itself included).
+    pub packages: Vec<String>,
+    /// Test steps, numbered within the test.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl From<steps::CompiledTest> for PlannedTest {
+    fn from(test: steps::CompiledTest) -> Self {
+        let total = test.commands.len();
+        PlannedTest {
+            package: test.package,
+            packages: test.packages,
+            steps: test
+                .commands
+                .into_iter()
+                .enumerate()
+                .map(|(i, command)| PlannedStep {
+                    name: format!("[{}/{total}] {}", i + 1, command.label),
+                    ..command.into_planned()
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Everything needed to emit LLB, and nothing that needs a daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BuildPlan {
@@ -193,6 +223,9 @@ pub struct BuildPlan {
     /// Packages the environment must contain: `environment.contents.packages`
     /// plus every `needs.packages` of the steps that run, sorted, unique.
     pub packages: Vec<String>,
+    /// The compiled `test:` sections (run by a later test target).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<PlannedTest>,
     /// User the steps run as (`accounts.run-as`); the image's user when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -254,6 +287,8 @@ pub fn plan(
     outputs.extend(subpackages.iter().map(|s| s.name.clone()));
     vars::add_package_targets(&mut vars, &outputs);
     let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
+    let tests = steps::compile_tests(config, &vars, &subpackages, &env, library)
+        .map_err(|e| e.in_file(file))?;
     let compiled =
         steps::compile(config, &vars, &subpackages, env, library).map_err(|e| e.in_file(file))?;
     let mut packages: Vec<String> = environment_packages(config, &enabled)
@@ -284,6 +319,7 @@ pub fn plan(
         target,
         package,
         packages,
+        tests: tests.into_iter().map(PlannedTest::from).collect(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
 }

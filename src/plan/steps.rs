@@ -8,7 +8,7 @@ use crate::config::cond;
 use crate::config::decode::validate_package_name;
 use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
-use crate::config::{Config, Step, Text};
+use crate::config::{Config, Step, TestSection, Text};
 
 use super::library::{self, Library, Pipeline};
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
@@ -48,6 +48,8 @@ pub(super) struct Expanded<'a> {
     pos: Pos,
     /// Its steps, unsubstituted.
     pipeline: &'a [Step],
+    /// Its `test:` section.
+    test: Option<&'a TestSection>,
     /// `range.key` / `range.value` when ranged.
     range: Option<(String, String)>,
 }
@@ -109,6 +111,7 @@ pub(super) fn expand_subpackages<'a>(
                 name: name.value,
                 pos: sub.name.pos,
                 pipeline: &sub.pipeline,
+                test: sub.test.as_ref(),
                 range: item,
             });
         }
@@ -146,6 +149,16 @@ pub(super) struct Compiled {
     pub needs: Vec<String>,
 }
 
+/// A compiled `test:` section of one package.
+pub(super) struct CompiledTest {
+    /// The package under test.
+    pub package: String,
+    /// The test environment's packages: its own, the steps' needs and the
+    /// package under test, sorted and unique (as melange).
+    pub packages: Vec<String>,
+    pub commands: Vec<Command>,
+}
+
 /// Every step of the main pipeline, then of each subpackage, in order.
 pub(super) fn compile(
     config: &Config,
@@ -166,21 +179,7 @@ pub(super) fn compile(
     };
     compiler.steps(&config.pipeline, &main)?;
     for sub in subpackages {
-        let mut sub_vars = vars.clone();
-        let subpkgdir = format!("{OUT_DIR}/{}", sub.name);
-        sub_vars.insert("targets.subpkgdir".into(), subpkgdir.clone());
-        sub_vars.insert("targets.contextdir".into(), subpkgdir);
-        sub_vars.insert("subpkg.name".into(), sub.name.clone());
-        sub_vars.insert("context.name".into(), sub.name.clone());
-        if let Some((key, value)) = &sub.range {
-            sub_vars.insert("range.key".into(), key.clone());
-            sub_vars.insert("range.value".into(), value.clone());
-        }
-        let scope = Scope {
-            vars: sub_vars,
-            env: env.clone(),
-            working_directory: WORKSPACE_DIR.into(),
-        };
+        let scope = subpackage_scope(vars, &env, sub);
         let first = compiler.out.commands.len();
         compiler.steps(sub.pipeline, &scope)?;
         for command in &mut compiler.out.commands[first..] {
@@ -188,6 +187,75 @@ pub(super) fn compile(
         }
     }
     Ok(compiler.out)
+}
+
+/// The `test:` sections of the package and of each subpackage, compiled
+/// with the same variables as their builds.
+pub(super) fn compile_tests(
+    config: &Config,
+    vars: &Vars,
+    subpackages: &[Expanded],
+    env: &BTreeMap<String, String>,
+    library: &Library,
+) -> LResult<Vec<CompiledTest>> {
+    let main = Scope {
+        vars: vars.clone(),
+        env: env.clone(),
+        working_directory: WORKSPACE_DIR.into(),
+    };
+    let mut sections = Vec::new();
+    if let Some(test) = &config.test {
+        sections.push((config.package.name.value.clone(), test, main));
+    }
+    for sub in subpackages {
+        if let Some(test) = sub.test {
+            sections.push((sub.name.clone(), test, subpackage_scope(vars, env, sub)));
+        }
+    }
+    sections
+        .into_iter()
+        .map(|(package, test, scope)| {
+            let mut compiler = Compiler {
+                library,
+                out: Compiled::default(),
+                stack: Vec::new(),
+            };
+            compiler.steps(&test.pipeline, &scope)?;
+            let mut packages: Vec<String> = test
+                .packages
+                .iter()
+                .map(|p| substitute(p, &scope.vars))
+                .collect::<LResult<_>>()?;
+            packages.extend(compiler.out.needs);
+            packages.push(package.clone());
+            packages.sort();
+            packages.dedup();
+            Ok(CompiledTest {
+                package,
+                packages,
+                commands: compiler.out.commands,
+            })
+        })
+        .collect()
+}
+
+/// Variables of a subpackage's steps: its own dirs and names on top.
+fn subpackage_scope(vars: &Vars, env: &BTreeMap<String, String>, sub: &Expanded) -> Scope {
+    let mut sub_vars = vars.clone();
+    let subpkgdir = format!("{OUT_DIR}/{}", sub.name);
+    sub_vars.insert("targets.subpkgdir".into(), subpkgdir.clone());
+    sub_vars.insert("targets.contextdir".into(), subpkgdir);
+    sub_vars.insert("subpkg.name".into(), sub.name.clone());
+    sub_vars.insert("context.name".into(), sub.name.clone());
+    if let Some((key, value)) = &sub.range {
+        sub_vars.insert("range.key".into(), key.clone());
+        sub_vars.insert("range.value".into(), value.clone());
+    }
+    Scope {
+        vars: sub_vars,
+        env: env.clone(),
+        working_directory: WORKSPACE_DIR.into(),
+    }
 }
 
 /// The environment every step starts from: melange's defaults (HOME,

@@ -267,3 +267,41 @@ fn env_file_goes_under_the_yaml_environment() {
     assert_eq!(env["GOPATH"], "/go");
     assert_eq!(env["HOME"], "/home/build");
 }
+
+#[test]
+fn test_sections_compile_with_their_package_and_needs() {
+    let yaml = format!(
+        "{HEAD}test:\n  environment:\n    contents:\n      packages: [bash]\n  pipeline:\n    - uses: inner\n      with:\n        mode: slow\nsubpackages:\n  - name: p-doc\n    test:\n      pipeline:\n        - runs: test -d ${{{{targets.contextdir}}}}\n"
+    );
+    let inner = INNER.replace(" ${{inputs.flags}}", "");
+    let planned = plan_with(&yaml, &[("inner", &inner)]).unwrap();
+    assert!(planned.steps.is_empty());
+    assert_eq!(planned.tests.len(), 2);
+    assert_eq!(planned.tests[0].package, "p");
+    assert_eq!(planned.tests[0].packages, ["bash", "p", "valgrind"]);
+    assert_eq!(
+        planned.tests[0].steps[1].name,
+        "[2/2] uses: inner › echo slow"
+    );
+    assert_eq!(planned.tests[1].packages, ["p-doc"]);
+    assert!(planned.tests[1].steps[0]
+        .script
+        .ends_with("test -d /home/build/melange-out/p-doc"));
+}
+
+#[test]
+fn timeouts_are_go_durations() {
+    for good in ["2h", "1h30m", "90s", "1.5h", "3600"] {
+        let yaml = format!("package: {{name: p, version: 1, timeout: {good}}}\n");
+        config::load("package.yaml", &yaml).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    for bad in ["2 hours", "h", "1h30", "-"] {
+        let yaml = format!("package: {{name: p, version: 1, timeout: '{bad}'}}\n");
+        let err = config::load("package.yaml", &yaml).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("package.timeout must be a duration"),
+            "{bad}: {err}"
+        );
+    }
+}
