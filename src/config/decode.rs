@@ -232,12 +232,8 @@ fn decode_step(node: &Node) -> LResult<Step> {
             ));
         }
     }
-    if runs.is_none() && uses.is_none() && pipeline.is_empty() {
-        return Err(Located::new(
-            node.pos,
-            "a pipeline step needs `runs:`, `uses:` or a nested `pipeline:`",
-        ));
-    }
+    // A step with neither `runs:`, `uses:` nor `pipeline:` (often a lone
+    // `name:`) is a no-op that melange accepts; so do we.
     let needs = fields
         .get("needs")
         .and_then(|n| Fields::new(n, "needs").ok())
