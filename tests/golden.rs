@@ -111,3 +111,80 @@ fn plan_is_deterministic_across_runs() {
     };
     assert_eq!(run(), run());
 }
+
+/// The steps of a plan as reviewable text: name, working directory and
+/// body of each script, the variables a step sets beyond the defaults, and
+/// the environment's packages.
+fn steps_text(file: &str, build_args: &[(&str, &str)], platform: &str) -> String {
+    use melange_frontend::{cli, config, plan};
+    let path = testdata(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = config::load(file, &text).unwrap();
+    let mut options = plan::BuildOptions {
+        platform: plan::Platform::parse(platform).unwrap(),
+        ..Default::default()
+    };
+    options.named_contexts.insert(
+        plan::ENVIRONMENT_CONTEXT.into(),
+        "docker-image://busybox".into(),
+    );
+    for (key, value) in build_args {
+        options
+            .build_args
+            .insert(key.to_string(), value.to_string());
+    }
+    let dir = path.parent().unwrap().join("pipelines");
+    let library = cli::read_library(&config, &[dir]);
+    let planned = plan::plan(file, &config, &options, &library).unwrap_or_else(|e| panic!("{e}"));
+    let defaults = &planned.steps[0].env;
+    let mut out = format!(
+        "# {file} on {platform}\npackages: {}\n",
+        planned.packages.join(" ")
+    );
+    out.push_str(&format!("outputs: {}\n", planned.outputs.join(" ")));
+    for step in &planned.steps {
+        out.push_str(&format!("\n{}\n", step.name));
+        for (key, value) in &step.env {
+            if defaults.get(key) != Some(value) || key == "LEVEL" {
+                out.push_str(&format!("  env {key}={value}\n"));
+            }
+        }
+        let body = step.script.strip_prefix("set -e\n").unwrap_or(&step.script);
+        for line in body.lines() {
+            out.push_str(&format!("  | {line}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn language_features_match_golden() {
+    let mut text = steps_text("uses/package.yaml", &[], "linux/amd64");
+    text.push('\n');
+    text.push_str(&steps_text("uses/package.yaml", &[], "linux/arm64"));
+    check_golden("uses.steps.txt", &text);
+}
+
+#[test]
+fn language_errors_match_golden() {
+    use melange_frontend::cli;
+    let dir = testdata("errors");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    let mut messages = String::new();
+    for name in files {
+        let mut args = args(
+            &format!("errors/{name}"),
+            &["melange-environment=docker-image://busybox"],
+            &[],
+        );
+        args.platform = "linux/amd64".into();
+        let error = in_repo(|| cli::plan_command(&args)).expect_err(&name);
+        messages.push_str(&format!("{error}\n"));
+    }
+    check_golden("errors-language.txt", &messages);
+}

@@ -171,6 +171,7 @@ pub(super) fn compile(
         library,
         out: Compiled::default(),
         stack: Vec::new(),
+        files: Vec::new(),
     };
     let main = Scope {
         vars: vars.clone(),
@@ -219,6 +220,7 @@ pub(super) fn compile_tests(
                 library,
                 out: Compiled::default(),
                 stack: Vec::new(),
+                files: Vec::new(),
             };
             compiler.steps(&test.pipeline, &scope)?;
             let mut packages: Vec<String> = test
@@ -294,6 +296,8 @@ struct Compiler<'l> {
     out: Compiled,
     /// The `uses:` names being expanded, outermost first (cycle detection).
     stack: Vec<String>,
+    /// Their files, for saying where an inner error was reached from.
+    files: Vec<String>,
 }
 
 impl Compiler<'_> {
@@ -383,11 +387,28 @@ impl Compiler<'_> {
         check_with_keys(step, uses, &pipeline.step)?;
         bind_inputs(step, uses, pipeline, &mut scope)?;
         let first = self.out.commands.len();
+        let caller = self
+            .files
+            .last()
+            .cloned()
+            .unwrap_or_else(|| "the build file".to_string());
         self.stack.push(name.to_string());
-        let result = self
-            .step(&pipeline.step, &scope)
-            .map_err(|e| e.in_pipeline(&pipeline.file));
+        self.files.push(pipeline.file.clone());
+        let result = self.step(&pipeline.step, &scope).map_err(|e| {
+            // Say which `uses:` reached the pipeline, once, where the error
+            // first leaves its file.
+            if e.file.is_some() {
+                return e;
+            }
+            let mut e = e.in_pipeline(&pipeline.file);
+            e.message = format!(
+                "{} (via `uses: {name}` on line {} of {caller})",
+                e.message, uses.pos.line
+            );
+            e
+        });
         self.stack.pop();
+        self.files.pop();
         result?;
         let base = match &step.name {
             Some(label) => substitute(label, &scope.vars)?,

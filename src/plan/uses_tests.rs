@@ -185,7 +185,10 @@ fn cycles_and_bad_names_are_refused() {
         &[("a", a), ("b", b)],
     )
     .unwrap_err();
-    assert_eq!(err.message, "`uses:` cycle: a → b → a");
+    assert_eq!(
+        err.message,
+        "`uses:` cycle: a → b → a (via `uses: b` on line 2 of pipelines/a.yaml)"
+    );
     assert_eq!(err.file, "pipelines/b.yaml");
     let err = plan_with(&format!("{HEAD}pipeline:\n  - uses: ../etc/x\n"), &[]).unwrap_err();
     assert!(err.message.contains("is not a pipeline name"), "{err}");
