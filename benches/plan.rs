@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use melange_frontend::cli;
 use melange_frontend::config::{self, yaml};
 use melange_frontend::llb::{self, BuildInputs, CapSet, ContextSource};
 use melange_frontend::plan::{self, BuildOptions};
@@ -85,8 +86,16 @@ fn plan_once(path: &Path, text: &str) -> Result<(), String> {
         "docker-image://melange-test-env:busybox".to_string(),
     );
     let config = config::load(&file, text).map_err(|e| e.to_string())?;
-    let plan =
-        plan::plan(&file, &config, &options, &plan::Library::new()).map_err(|e| e.to_string())?;
+    // Wolfi's own pipeline dir, read from disk as the gateway reads it from
+    // the context: part of the measured path.
+    let pipelines: Vec<PathBuf> = path
+        .parent()
+        .and_then(Path::parent)
+        .map(|corpus| corpus.join("wolfi-pipelines"))
+        .into_iter()
+        .collect();
+    let library = cli::read_library(&config, &pipelines);
+    let plan = plan::plan(&file, &config, &options, &library).map_err(|e| e.to_string())?;
     let inputs = BuildInputs {
         base: ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
         base_config: Default::default(),
