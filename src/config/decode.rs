@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
 use super::model::{
-    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, TestSection, Text,
-    VarTransform,
+    BuildOption, Capabilities, Config, DataSet, Environment, Input, Package, Step, Subpackage,
+    TestSection, Text, VarTransform,
 };
 use super::schema;
 use super::yaml::{Key, Node, Value};
@@ -67,9 +67,12 @@ pub fn decode(root: &Node) -> LResult<Config> {
             .unwrap_or_default(),
         test: top.get("test").map(decode_test).transpose()?,
         capabilities: top
-            .entry("capabilities")
-            .filter(|(_, node)| !matches!(node.value, Value::Null))
-            .map(|(key, _)| key.pos),
+            .get("capabilities")
+            .map(|node| Capabilities {
+                add: descend(node, &["add"]).map(text_list).unwrap_or_default(),
+                drop: descend(node, &["drop"]).map(text_list).unwrap_or_default(),
+            })
+            .unwrap_or_default(),
     })
 }
 

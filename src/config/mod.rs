@@ -11,8 +11,8 @@ pub mod yaml;
 
 pub use error::{ConfigError, Pos};
 pub use model::{
-    BuildOption, Config, DataSet, Environment, Input, Package, Step, Subpackage, TestSection, Text,
-    VarTransform,
+    BuildOption, Capabilities, Config, DataSet, Environment, Input, Package, Step, Subpackage,
+    TestSection, Text, VarTransform,
 };
 
 /// Parse and validate a build file. `file` is only used in error messages.

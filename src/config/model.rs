@@ -46,9 +46,17 @@ pub struct Config {
     pub build_options: Vec<BuildOption>,
     /// `test:`: how to test the main package once built.
     pub test: Option<TestSection>,
-    /// Where a non-empty `capabilities:` section is written (the planner
-    /// refuses it; its entries are not needed until it is supported).
-    pub capabilities: Option<Pos>,
+    /// `capabilities:` the build steps need beyond the defaults.
+    pub capabilities: Capabilities,
+}
+
+/// `capabilities:`: Linux capabilities to add to or drop from the steps.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Capabilities {
+    /// `add:` entries (e.g. `CAP_NET_ADMIN`).
+    pub add: Vec<Text>,
+    /// `drop:` entries.
+    pub drop: Vec<Text>,
 }
 
 /// One top-level `options:` entry, applied when the user enables it

@@ -219,7 +219,16 @@ async fn build(
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    Ok(bridge.solve(definition).await?)
+    bridge.solve(definition).await.map_err(|status| {
+        let mut failure = Failure::from(status);
+        if plan.insecure && failure.0.message.contains("security.insecure") {
+            failure.0.message.push_str(
+                " (the build file's `capabilities.add` runs steps in security.insecure mode: \
+                 build with `--allow security.insecure` on a BuildKit that permits it)",
+            );
+        }
+        failure
+    })
 }
 
 fn pb_platform(platform: &plan::Platform) -> pb::Platform {

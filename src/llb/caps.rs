@@ -38,6 +38,8 @@ pub const EXEC_META_BASE: &str = "exec.meta.base";
 /// A network mode other than the default.
 pub const EXEC_META_NETWORK: &str = "exec.meta.network";
 /// Bind mounts (the root filesystem included).
+pub const EXEC_META_SECURITY: &str = "exec.meta.security";
+/// Bind mounts.
 pub const EXEC_MOUNT_BIND: &str = "exec.mount.bind";
 /// Bind mounts of a sub-path.
 pub const EXEC_MOUNT_SELECTOR: &str = "exec.mount.selector";

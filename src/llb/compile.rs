@@ -184,6 +184,7 @@ fn run_step(
             .unwrap_or_default(),
         root,
         mounts,
+        insecure: plan.insecure,
         ..Default::default()
     };
     let info = OpInfo {

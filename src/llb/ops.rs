@@ -120,6 +120,9 @@ pub struct Exec {
     pub root: State,
     /// Further mounts.
     pub mounts: Vec<Mount>,
+    /// Run with BuildKit's `security.insecure` mode (all capabilities); the
+    /// client and daemon must allow that entitlement.
+    pub insecure: bool,
 }
 
 /// The outputs of an exec: the root filesystem and each writable bind mount.
@@ -327,11 +330,17 @@ impl Graph {
             cwd: exec.cwd,
             user: exec.user,
         };
+        let security = if exec.insecure {
+            needed.insert(EXEC_META_SECURITY);
+            pb::SecurityMode::Insecure
+        } else {
+            pb::SecurityMode::Sandbox
+        };
         let op = pb::ExecOp {
             meta: Some(meta),
             mounts,
             network: network.into(),
-            security: 0,
+            security: security.into(),
         };
         let op = self.op(inputs.into_pb(), pb::op::Op::Exec(op));
         let state = self.add(op, needed, info)?;

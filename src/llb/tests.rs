@@ -535,3 +535,29 @@ fn the_build_file_is_left_out_of_the_context() {
         r#"["package.yaml"]"#
     );
 }
+
+#[test]
+fn insecure_exec_sets_the_security_mode_and_its_cap() {
+    let mut g = graph();
+    let root = g
+        .image("docker.io/library/busybox:latest", OpInfo::default())
+        .unwrap();
+    let out = g
+        .exec(
+            Exec {
+                args: vec!["true".into()],
+                root,
+                insecure: true,
+                ..Default::default()
+            },
+            OpInfo::default(),
+        )
+        .unwrap();
+    let def = g.finish(&out.root);
+    let Some(pb::op::Op::Exec(exec)) = single_op(&def, 1).op else {
+        panic!()
+    };
+    assert_eq!(exec.security, pb::SecurityMode::Insecure as i32);
+    let caps = &def.metadata[&digest_of(&def.def[1])].caps;
+    assert!(caps.contains_key("exec.meta.security"));
+}

@@ -223,6 +223,11 @@ pub struct BuildPlan {
     /// Packages the environment must contain: `environment.contents.packages`
     /// plus every `needs.packages` of the steps that run, sorted, unique.
     pub packages: Vec<String>,
+    /// Whether steps run in BuildKit's `security.insecure` mode: the build
+    /// file's `capabilities.add` (BuildKit cannot grant single capabilities;
+    /// the user must allow the entitlement).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// The compiled `test:` sections (run by a later test target).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<PlannedTest>,
@@ -320,6 +325,7 @@ pub fn plan(
         package,
         packages,
         tests: tests.into_iter().map(PlannedTest::from).collect(),
+        insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
 }
@@ -388,10 +394,11 @@ fn refuse_unsupported(config: &Config) -> LResult<()> {
             ),
         ));
     }
-    if let Some(pos) = config.capabilities {
+    if let Some(drop) = config.capabilities.drop.first() {
         return Err(Located::new(
-            pos,
-            "`capabilities:` is not supported by this version of melange-frontend yet",
+            drop.pos,
+            "`capabilities.drop`: BuildKit cannot remove capabilities from a step's default set; \
+             remove the entry (steps run with BuildKit's default capabilities)",
         ));
     }
     Ok(())

@@ -308,3 +308,19 @@ fn timeouts_are_go_durations() {
         );
     }
 }
+
+#[test]
+fn capabilities_add_means_insecure_mode_and_drop_is_refused() {
+    let add =
+        format!("{HEAD}capabilities:\n  add: [CAP_NET_ADMIN]\npipeline:\n  - runs: ip link\n");
+    assert!(plan_with(&add, &[]).unwrap().insecure);
+    assert!(
+        !plan_with(&format!("{HEAD}pipeline:\n  - runs: x\n"), &[])
+            .unwrap()
+            .insecure
+    );
+    let drop = format!("{HEAD}capabilities:\n  drop: [CAP_CHOWN]\n");
+    let err = plan_with(&drop, &[]).unwrap_err();
+    assert_eq!((err.pos.line, err.pos.col), (6, 10));
+    assert!(err.message.starts_with("`capabilities.drop`"), "{err}");
+}

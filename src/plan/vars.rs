@@ -29,6 +29,7 @@ pub(super) fn build_vars(
         "package.description",
         config.package.description.value.clone(),
     );
+    set("package.srcdir", super::WORKSPACE_DIR.to_string());
     set("targets.outdir", OUT_DIR.to_string());
     let destdir = format!("{OUT_DIR}/{}", package.name);
     set("targets.destdir", destdir.clone());
