@@ -340,3 +340,54 @@ fn docker28_vars_ranges_and_conditions() {
     );
     assert_eq!(read(&out.join("lang-b/etc/b")), "beta in lang-b\n");
 }
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_uses_builtins_and_the_pipeline_dir() {
+    let dir = scratch_dir("uses");
+    let context = copy_package("uses", &dir);
+    let out = dir.join("out");
+    let result = build(Engine::Docker28, &context, &out, &["--target", "workspace"]);
+    assert!(result.success, "build failed:\n{}", result.log);
+    assert_eq!(
+        tree(&out),
+        [
+            "uses-demo-doc/",
+            "uses-demo-doc/usr/",
+            "uses-demo-doc/usr/share/",
+            "uses-demo-doc/usr/share/man/",
+            "uses-demo-doc/usr/share/man/man1/",
+            "uses-demo-doc/usr/share/man/man1/uses-demo.1",
+            "uses-demo-en/",
+            "uses-demo-en/usr/",
+            "uses-demo-en/usr/share/",
+            "uses-demo-en/usr/share/en/",
+            "uses-demo-en/usr/share/en/message",
+            "uses-demo-fr/",
+            "uses-demo-fr/usr/",
+            "uses-demo-fr/usr/share/",
+            "uses-demo-fr/usr/share/fr/",
+            "uses-demo-fr/usr/share/fr/message",
+            "uses-demo/",
+            "uses-demo/arch",
+            "uses-demo/usr/",
+            "uses-demo/usr/share/",
+            "uses-demo/usr/share/greet/",
+            "uses-demo/usr/share/greet/message",
+        ]
+    );
+    assert_eq!(
+        read(&out.join("uses-demo/usr/share/greet/message")),
+        "hello-1.2.3 step /home/build/src/out\n-- hello-1.2.3\n"
+    );
+    assert_eq!(read(&out.join("uses-demo/arch")), "x86 1_2\n");
+    assert_eq!(
+        read(&out.join("uses-demo-fr/usr/share/fr/message")),
+        "bonjour top /home/build/out\n-- bonjour\n"
+    );
+    let names: Vec<String> = result.steps().into_iter().map(|(name, _)| name).collect();
+    assert!(
+        names.contains(&"[10/11] uses-demo-doc: uses: split/manpages".to_string()),
+        "{names:?}"
+    );
+}
