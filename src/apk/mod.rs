@@ -10,9 +10,10 @@
 //! byte ranges found in (or written to) the file.
 //!
 //! Everything here is pure except [`write`] (reads the package's directory
-//! tree) and [`tools`] (the file-level operations behind the host
+//! tree), [`deps`] (scans it for automatic dependencies) and [`tools`] (the file-level operations behind the host
 //! subcommands `keygen`, `index`, `sign-index` and `verify`).
 
+pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
