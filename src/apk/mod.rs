@@ -19,6 +19,7 @@ pub mod gzip;
 pub mod index;
 pub mod package;
 pub mod pkginfo;
+pub mod sbom;
 pub mod sign;
 pub mod tarball;
 pub mod tools;
