@@ -1,6 +1,6 @@
-//! The three facts melange's SCA takes from an ELF file: the program
-//! interpreter (`PT_INTERP`), the libraries it needs (`DT_NEEDED`) and the
-//! names it answers to (`DT_SONAME`).
+//! The facts melange's SCA takes from an ELF file: the program interpreter
+//! (`PT_INTERP`), the libraries it needs (`DT_NEEDED`), the names it answers
+//! to (`DT_SONAME`) and, for Go programs, their build settings.
 //!
 //! Like Go's `debug/elf`, which melange uses, the dynamic entries come from
 //! the first `SHT_DYNAMIC` section and its linked string table; a string that
@@ -8,14 +8,17 @@
 //! parse, is simply not an ELF file for the scan.
 //!
 //! Files are read through a seek-and-read cache, so a large binary is never
-//! loaded whole: only its headers, `PT_INTERP` and the dynamic section.
+//! loaded whole: only its headers, `PT_INTERP`, the dynamic section and at
+//! most 64 KiB where Go keeps its build information.
 
 use std::fs::File;
 use std::io::Read;
 
 use object::elf;
-use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
+
+use super::gobuild;
 
 /// What the scan needs from one ELF file. The dynamic-section reads keep
 /// their error (as text) because melange stops looking at a file there.
@@ -28,7 +31,12 @@ pub(super) struct ElfInfo {
     pub needed: Result<Vec<String>, String>,
     /// `DT_SONAME` values in table order.
     pub sonames: Result<Vec<String>, String>,
+    /// The `build` settings of a Go program, when it is one.
+    pub go_settings: Option<Vec<(String, String)>>,
 }
+
+/// How much of the Go build-info area is searched (as Go does).
+const GO_BUILDINFO_LIMIT: u64 = 64 * 1024;
 
 /// Reads `file`; `None` when it is not an ELF file.
 pub(super) fn read(mut file: File) -> Option<ElfInfo> {
@@ -89,9 +97,32 @@ where
             .collect())
     };
 
+    // Go's debug/buildinfo: the `.go.buildinfo` section, else the first
+    // writable, non-executable loadable segment.
+    let go_area = match sections.section_by_name(endian, b".go.buildinfo") {
+        Some((_, section)) if section.sh_type(endian) != elf::SHT_NOBITS => Some((
+            section.sh_offset(endian).into(),
+            section.sh_size(endian).into(),
+        )),
+        _ => segments
+            .iter()
+            .find(|s| {
+                s.p_type(endian) == elf::PT_LOAD
+                    && s.p_flags(endian) & (elf::PF_X | elf::PF_W) == elf::PF_W
+            })
+            .map(|s| (s.p_offset(endian).into(), s.p_filesz(endian).into())),
+    };
+    let go_settings = go_area.and_then(|(offset, size): (u64, u64)| {
+        let bytes = data
+            .read_bytes_at(offset, size.min(GO_BUILDINFO_LIMIT))
+            .ok()?;
+        gobuild::build_settings(bytes)
+    });
+
     Some(ElfInfo {
         interpreter,
         needed: values(elf::DT_NEEDED),
         sonames: values(elf::DT_SONAME),
+        go_settings,
     })
 }

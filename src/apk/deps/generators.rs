@@ -157,31 +157,39 @@ impl Context<'_> {
             }
             let is_library =
                 interpreter.is_none() || name.contains(".so.") || name.ends_with(".so");
-            if !is_library {
-                continue;
-            }
-            let sonames = match info.sonames {
-                Ok(sonames) => sonames,
-                Err(e) => {
-                    gen.warnings
-                        .push(format!("library {} lacks SONAME: {e}", entry.path));
-                    continue;
-                }
-            };
-            let in_lib_dir = is_in_dir(&entry.path, self.lib_dirs);
-            for soname in sonames {
-                if HOST_LIBRARIES.contains(&soname.as_str()) {
-                    continue;
-                }
-                let list = match in_lib_dir {
-                    true => &mut gen.provides,
-                    false => &mut gen.vendored,
+            if is_library {
+                let sonames = match info.sonames {
+                    Ok(sonames) => sonames,
+                    Err(e) => {
+                        gen.warnings
+                            .push(format!("library {} lacks SONAME: {e}", entry.path));
+                        continue;
+                    }
                 };
-                list.push(format!("so:{soname}={}", soname_abi(&soname)));
-                list.push(format!("so-ver:{soname}={}", self.version()));
+                self.provide_sonames(&entry.path, sonames, gen);
+            }
+            if info.go_settings.is_some_and(|s| go_fips_with_cgo(&s)) {
+                // Loads OpenSSL in FIPS mode at run time.
+                gen.runtime.push("openssl-config-fipshardened".to_string());
+                gen.runtime.push("so:libcrypto.so.3".to_string());
             }
         }
         Ok(())
+    }
+
+    fn provide_sonames(&self, path: &str, sonames: Vec<String>, gen: &mut Generated) {
+        let in_lib_dir = is_in_dir(path, self.lib_dirs);
+        for soname in sonames {
+            if HOST_LIBRARIES.contains(&soname.as_str()) {
+                continue;
+            }
+            let list = match in_lib_dir {
+                true => &mut gen.provides,
+                false => &mut gen.vendored,
+            };
+            list.push(format!("so:{soname}={}", soname_abi(&soname)));
+            list.push(format!("so-ver:{soname}={}", self.version()));
+        }
     }
 
     /// A symlink with `.so` in its path: its target's file name, looked up
@@ -360,6 +368,22 @@ impl Context<'_> {
         gen.runtime
             .extend(commands.into_iter().map(|cmd| format!("cmd:{cmd}")));
     }
+}
+
+/// Whether Go build settings say cgo plus a FIPS crypto experiment
+/// (golang-fips' `boringcrypto`, Microsoft Go's `systemcrypto` /
+/// `opensslcrypto` or `microsoft_systemcrypto=1`).
+fn go_fips_with_cgo(settings: &[(String, String)]) -> bool {
+    let has = |key: &str, values: &[&str]| {
+        settings
+            .iter()
+            .any(|(k, v)| k == key && values.contains(&v.as_str()))
+    };
+    has("CGO_ENABLED", &["1"])
+        && (has(
+            "GOEXPERIMENT",
+            &["boringcrypto", "systemcrypto", "opensslcrypto"],
+        ) || has("microsoft_systemcrypto", &["1"]))
 }
 
 /// Go's `path.Match("[0-9]*.[0-9]*.[0.9]*", name)`: a digit, anything, a

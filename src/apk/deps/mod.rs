@@ -16,7 +16,9 @@
 //!   absolute paths listed in any relative's `etc/ld.so.conf.d/*.conf`), and
 //!   is *vendored* otherwise. `<abi>` is what follows `.so.` when it is only
 //!   digits and dots, else `0`. NVIDIA driver libraries injected by the host
-//!   are never depended on nor provided.
+//!   are never depended on nor provided. A Go program built with cgo and a
+//!   FIPS crypto `GOEXPERIMENT` depends on `openssl-config-fipshardened` and
+//!   `so:libcrypto.so.3`, which it loads at run time.
 //! - **symlinks across packages**: a symlink whose path contains `.so` is
 //!   followed by file name into the library directories of the origin
 //!   package and every subpackage ([`ScanOptions::relatives`], in that
@@ -48,6 +50,7 @@
 mod elf;
 mod fsys;
 mod generators;
+mod gobuild;
 mod pkgconfig;
 mod shebang;
 

@@ -313,3 +313,55 @@ fn scans_are_deterministic() {
         assert_eq!(scan(&family.main, &opts).unwrap(), first);
     }
 }
+
+/// A C program carrying a `.go.buildinfo` section as Go writes it, so the
+/// Go build-settings rule runs on a real ELF file.
+fn fake_go_program(test: &str, settings: &[&str]) -> PathBuf {
+    let work = scratch_dir(&format!("deps-gcc-{test}"));
+    let blob = crate::apk::deps::gobuild::test_blob(settings);
+    let bytes: Vec<String> = blob.iter().map(|b| format!("0x{b:02x}")).collect();
+    let source = format!(
+        "__attribute__((used, section(\".go.buildinfo\"), aligned(16)))\n\
+         const unsigned char buildinfo[] = {{{}}};\n\
+         int main(void) {{ return 0; }}\n",
+        bytes.join(",")
+    );
+    std::fs::write(work.join("main.c"), source).unwrap();
+    gcc(&work, &["-o", "prog", "main.c"]);
+    let root = work.join("pkg");
+    put(
+        &root,
+        "usr/bin/prog",
+        &std::fs::read(work.join("prog")).unwrap(),
+        0o755,
+    );
+    root
+}
+
+#[test]
+fn go_fips_programs_depend_on_openssl() {
+    let fips = fake_go_program("go-fips", &["CGO_ENABLED=1", "GOEXPERIMENT=boringcrypto"]);
+    let got = scan(&fips, &opts("prog", VERSION)).unwrap();
+    assert_eq!(
+        got.depends,
+        strings(&[
+            "openssl-config-fipshardened",
+            INTERP,
+            "so:libc.so.6",
+            "so:libcrypto.so.3"
+        ])
+    );
+    for settings in [
+        &["CGO_ENABLED=0", "GOEXPERIMENT=boringcrypto"][..],
+        &["CGO_ENABLED=1"][..],
+        &["CGO_ENABLED=1", "GOEXPERIMENT=boringcrypto,arenas"][..],
+    ] {
+        let plain = fake_go_program("go-plain", settings);
+        let got = scan(&plain, &opts("prog", VERSION)).unwrap();
+        assert_eq!(
+            got.depends,
+            strings(&[INTERP, "so:libc.so.6"]),
+            "{settings:?}"
+        );
+    }
+}
