@@ -113,9 +113,9 @@ where
             .map(|s| (s.p_offset(endian).into(), s.p_filesz(endian).into())),
     };
     let go_settings = go_area.and_then(|(offset, size): (u64, u64)| {
-        let bytes = data
-            .read_bytes_at(offset, size.min(GO_BUILDINFO_LIMIT))
-            .ok()?;
+        let available = data.len().ok()?.checked_sub(offset)?;
+        let size = size.min(available).min(GO_BUILDINFO_LIMIT);
+        let bytes = data.read_bytes_at(offset, size).ok()?;
         gobuild::build_settings(bytes)
     });
 

@@ -145,6 +145,17 @@ impl PkgFs {
         self.resolve(rel).is_some()
     }
 
+    /// A walked entry opened for reading when it is, or (for a symlink)
+    /// resolves to, a regular file. A walked regular file has no symlink
+    /// on its path, so it is opened without resolving.
+    pub fn open_entry(&self, entry: &Entry) -> Option<File> {
+        match entry.kind {
+            Kind::File => File::open(self.root.join(&entry.path)).ok(),
+            Kind::Symlink => self.open_regular(&entry.path),
+            Kind::Dir | Kind::Other => None,
+        }
+    }
+
     /// `rel` opened for reading when it resolves to a regular file.
     pub fn open_regular(&self, rel: &str) -> Option<File> {
         let disk = self.resolve(rel)?;

@@ -128,7 +128,7 @@ impl Context<'_> {
                 Kind::File => {}
                 _ => continue,
             }
-            let Some(file) = self.pkg.open_regular(&entry.path) else {
+            let Some(file) = self.pkg.open_entry(entry) else {
                 continue;
             };
             let Some(info) = elf::read(file) else {
@@ -351,7 +351,7 @@ impl Context<'_> {
             if !in_script_dir || entry.kind != Kind::File {
                 continue;
             }
-            let Some(mut file) = self.pkg.open_regular(&entry.path) else {
+            let Some(mut file) = self.pkg.open_entry(entry) else {
                 continue;
             };
             let head = shebang::interpreter(&mut file).map_err(|e| e.to_string());
