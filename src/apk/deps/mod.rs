@@ -28,8 +28,10 @@
 //! - **commands**: regular files with all of `r-xr-xr-x` directly in `bin/`,
 //!   `sbin/`, `usr/bin/` or `usr/sbin/` provide `cmd:<name>=<full version>`.
 //! - **scripts**: a `#!` interpreter of a regular file under `usr/bin/`,
-//!   `usr/local/bin/` or `usr/local/sbin/` becomes `cmd:<basename>` (see
-//!   [`shebang`] for the names ignored).
+//!   `usr/local/bin/` or `usr/local/sbin/` becomes `cmd:<basename>`
+//!   (`/usr/bin/env NAME` and `env -S NAME` name NAME; `sh`, `python`,
+//!   `python3`, `awk` and `luajit` are ignored: nothing provides them as a
+//!   `cmd:` or more than one package does).
 //! - **pkg-config**: `<name>.pc` directly in `usr/lib/pkgconfig/`,
 //!   `usr/lib64/pkgconfig/`, `usr/share/pkgconfig/`,
 //!   `usr/local/lib/pkgconfig/` or `usr/local/share/pkgconfig/` provides
