@@ -10,14 +10,16 @@
 //! byte ranges found in (or written to) the file.
 //!
 //! Everything here is pure except [`write`] (reads the package's directory
-//! tree) and [`tools`] (the file-level operations behind the host
+//! tree), [`deps`] (scans it for automatic dependencies) and [`tools`] (the file-level operations behind the host
 //! subcommands `keygen`, `index`, `sign-index` and `verify`).
 
+pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
 pub mod package;
 pub mod pkginfo;
+pub mod sbom;
 pub mod sign;
 pub mod tarball;
 pub mod tools;
