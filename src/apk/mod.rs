@@ -9,7 +9,7 @@
 //! *compressed* bytes of a member, so members are always kept as the exact
 //! byte ranges found in (or written to) the file.
 //!
-//! Everything here is pure except [`write`] (reads the package's directory
+//! Everything here is pure except [`write`](mod@write) (reads the package's directory
 //! tree), [`deps`] (scans it for automatic dependencies) and [`tools`] (the file-level operations behind the host
 //! subcommands `keygen`, `index`, `sign-index` and `verify`).
 
