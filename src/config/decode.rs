@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
-use super::model::{Config, DataSet, Environment, Package, Step, Subpackage, Text, VarTransform};
+use super::model::{
+    Config, DataSet, Dependencies, Environment, Package, PackageOptions, Scriptlets, Step,
+    Subpackage, Text, VarTransform,
+};
 use super::schema;
 use super::yaml::{Key, Node, Value};
 
@@ -101,11 +104,105 @@ fn decode_package(node: &Node) -> LResult<Package> {
         ));
     }
     let description = fields.text("description").unwrap_or_default();
+    let licenses = fields
+        .get("copyright")
+        .map(|node| {
+            list(node)
+                .iter()
+                .filter_map(|entry| Fields::new(entry, "copyright entry").ok())
+                .filter_map(|entry| entry.text("license"))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Package {
         name,
         version,
         epoch,
         description,
+        url: fields.text("url").unwrap_or_default(),
+        commit: fields.text("commit").unwrap_or_default(),
+        licenses,
+        dependencies: decode_dependencies(&fields)?,
+        scriptlets: decode_scriptlets(&fields)?,
+        options: decode_package_options(&fields)?,
+    })
+}
+
+fn decode_dependencies(parent: &Fields) -> LResult<Dependencies> {
+    let Some(node) = parent.get("dependencies") else {
+        return Ok(Dependencies::default());
+    };
+    let fields = Fields::new(node, "dependencies")?;
+    let priority = |key: &str| -> LResult<Option<Text>> {
+        let Some(text) = fields.text(key).filter(|t| !t.value.is_empty()) else {
+            return Ok(None);
+        };
+        // A variable is checked once it is replaced.
+        if !text.value.contains("${{") && text.value.parse::<u64>().is_err() {
+            return Err(Located::new(
+                text.pos,
+                format!(
+                    "dependencies.{key} must be a non-negative integer, got {:?}",
+                    text.value
+                ),
+            ));
+        }
+        Ok(Some(text))
+    };
+    let texts = |key: &str| fields.get(key).map(text_list).unwrap_or_default();
+    Ok(Dependencies {
+        runtime: texts("runtime"),
+        provides: texts("provides"),
+        replaces: texts("replaces"),
+        provider_priority: priority("provider-priority")?,
+        replaces_priority: priority("replaces-priority")?,
+    })
+}
+
+fn decode_scriptlets(parent: &Fields) -> LResult<Scriptlets> {
+    let Some(node) = parent.get("scriptlets") else {
+        return Ok(Scriptlets::default());
+    };
+    let fields = Fields::new(node, "scriptlets")?;
+    let mut scriptlets = Scriptlets::default();
+    for (key, value) in fields.entries {
+        if key.text == "trigger" {
+            let trigger = Fields::new(value, "scriptlets.trigger")?;
+            scriptlets.trigger_script = trigger.text("script").filter(|t| !t.value.is_empty());
+            scriptlets.trigger_paths = trigger.get("paths").map(text_list).unwrap_or_default();
+        } else {
+            let script = scalar(value);
+            if !script.value.is_empty() {
+                scriptlets.scripts.push((key.text.clone(), script));
+            }
+        }
+    }
+    Ok(scriptlets)
+}
+
+fn decode_package_options(parent: &Fields) -> LResult<PackageOptions> {
+    let Some(node) = parent.get("options") else {
+        return Ok(PackageOptions::default());
+    };
+    let fields = Fields::new(node, "options")?;
+    let flag = |key: &str| -> LResult<bool> {
+        match fields.text(key) {
+            None => Ok(false),
+            Some(text) => match text.value.as_str() {
+                "true" => Ok(true),
+                "false" | "" => Ok(false),
+                other => Err(Located::new(
+                    text.pos,
+                    format!("options.{key} must be true or false, got {other:?}"),
+                )),
+            },
+        }
+    };
+    Ok(PackageOptions {
+        no_provides: flag("no-provides")?,
+        no_depends: flag("no-depends")?,
+        no_commands: flag("no-commands")?,
+        no_versioned_shlib_deps: flag("no-versioned-shlib-deps")?,
     })
 }
 
@@ -228,6 +325,11 @@ fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
             .unwrap_or_default(),
         condition: fields.text("if"),
         range,
+        url: fields.text("url").unwrap_or_default(),
+        commit: fields.text("commit").unwrap_or_default(),
+        dependencies: decode_dependencies(&fields)?,
+        scriptlets: decode_scriptlets(&fields)?,
+        options: decode_package_options(&fields)?,
     })
 }
 
