@@ -43,6 +43,13 @@ pub enum Command {
     SignIndex(SignIndexArgs),
     /// Verify .apk files and indexes against a directory of public keys.
     Verify(VerifyArgs),
+    /// In-build helper: write the packages and the index (the frontend runs
+    /// this inside the build, from its own image).
+    #[command(hide = true)]
+    BuildApks(crate::helper::BuildApksArgs),
+    /// In-build helper: report which signing key the build was given.
+    #[command(hide = true)]
+    SigningKeyId(crate::helper::SigningKeyIdArgs),
 }
 
 /// Arguments of `keygen`.
@@ -161,6 +168,10 @@ pub struct PlanArgs {
     /// Target platform (os/arch[/variant]).
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
+    /// The frontend image the packaging step runs (inside a build it is the
+    /// image BuildKit started the frontend from).
+    #[arg(long, default_value = "melange-frontend:dev")]
+    pub frontend_image: String,
 }
 
 /// The JSON `plan` prints.
@@ -197,6 +208,7 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .into_iter()
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
+        build_file_text: text.clone(),
     };
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
     let plan = plan::plan(&file_name, &config, &options).map_err(|e| e.to_string())?;
@@ -219,6 +231,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         },
         caps: CapSet::all(),
         source: None,
+        helper: Some(ContextSource::Image(normalize_reference(
+            &args.frontend_image,
+        )?)),
+        signing_key_id: None,
     };
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     let output = PlanOutput {

@@ -5,6 +5,7 @@
 mod bridge;
 pub mod connect;
 mod contexts;
+pub mod helper;
 pub mod opts;
 mod subrequests;
 
@@ -175,6 +176,7 @@ async fn build(
     )
     .await?;
     let config = config::load(&options.filename, &text).map_err(|e| config_failure(e, &text))?;
+    options.build.build_file_text = text.clone();
     let plan = plan::plan(&options.filename, &config, &options.build)
         .map_err(|e| config_failure(e, &text))?;
     let resolver = contexts::Resolver {
@@ -189,6 +191,18 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
+    let helper = match plan.packaging {
+        Some(_) => {
+            let (image, origin) = helper::helper_image(&options)?;
+            tracing::info!(?origin, "packaging helper image");
+            Some(image)
+        }
+        None => None,
+    };
+    let signing_key_id = match &helper {
+        Some(image) => helper::signing_key_id(bridge, image, &platform, &llb_caps).await?,
+        None => None,
+    };
     let build_inputs = BuildInputs {
         base,
         base_config,
@@ -202,6 +216,8 @@ async fn build(
             filename: options.filename.clone(),
             data: text.into_bytes(),
         }),
+        helper,
+        signing_key_id,
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;

@@ -3,6 +3,7 @@
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
 mod options;
+pub mod packaging;
 mod steps;
 mod vars;
 
@@ -14,6 +15,7 @@ use crate::config::error::{LResult, Located};
 use crate::config::{Config, ConfigError};
 
 pub use options::{BuildOptions, ContextValue, Platform};
+pub use packaging::{PackageSpec, PackagingSpec};
 pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.
@@ -91,17 +93,22 @@ pub const CACHE_MOUNTS: [CacheMount; 8] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
+    /// `<arch>/*.apk` for every package and `<arch>/APKINDEX.tar.gz` (default).
+    Packages,
     /// The `melange-out` tree: one folder per package.
     Workspace,
 }
 
 impl Target {
-    /// Every target name, for help and errors.
-    pub const NAMES: &'static [&'static str] = &["workspace"];
+    /// Every target name, the default first, for help and errors.
+    pub const NAMES: &'static [&'static str] = &["packages", "workspace"];
 
     /// One line for `--call targets` and errors.
     pub fn describe(name: &str) -> &'static str {
         match name {
+            "packages" => {
+                "<arch>/*.apk for the package and every subpackage, and <arch>/APKINDEX.tar.gz"
+            }
             "workspace" => "the melange-out tree: one folder per package",
             _ => "",
         }
@@ -109,7 +116,8 @@ impl Target {
 
     fn parse(name: &str) -> Option<Self> {
         match name {
-            "" | "workspace" => Some(Target::Workspace),
+            "" | "packages" => Some(Target::Packages),
+            "workspace" => Some(Target::Workspace),
             _ => None,
         }
     }
@@ -181,10 +189,14 @@ pub struct BuildPlan {
     pub environment_step: String,
     /// Pipeline steps in order.
     pub steps: Vec<PlannedStep>,
-    /// Name of the final step that collects the result.
+    /// Name of the final step, which makes the result (the packaging step
+    /// for `packages`, the copy of `melange-out` for `workspace`).
     pub result_step: String,
     /// What the build returns.
     pub target: Target,
+    /// What the packaging step writes (target `packages` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packaging: Option<PackagingSpec>,
     /// User the steps run as (`accounts.run-as`); the image's user when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -213,7 +225,26 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
     vars::add_package_targets(&mut vars, &outputs);
     let commands = steps::compile(config, &vars, &subpackages, &source_date_epoch)
         .map_err(|e| e.in_file(file))?;
+    let packaging = match target {
+        Target::Packages => Some(
+            packaging::spec(
+                config,
+                &package,
+                &vars,
+                &subpackages,
+                options,
+                apk_arch(&options.platform),
+                source_date_epoch.parse().unwrap_or_default(),
+            )
+            .map_err(|e| e.in_file(file))?,
+        ),
+        Target::Workspace => None,
+    };
     let total = commands.len() + 2;
+    let result_step = match &packaging {
+        Some(spec) => format!("[{total}/{total}] {}", packaging_label(spec)),
+        None => format!("[{total}/{total}] collect melange-out"),
+    };
     let steps = commands
         .into_iter()
         .enumerate()
@@ -229,11 +260,25 @@ pub fn plan(file: &str, config: &Config, options: &BuildOptions) -> Result<Build
         cache_mounts: CACHE_MOUNTS.to_vec(),
         environment_step: format!("[1/{total}] environment"),
         steps,
-        result_step: format!("[{total}/{total}] collect melange-out"),
+        result_step,
         target,
+        packaging,
         package,
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
     })
+}
+
+/// `package hello, hello-doc` (or `package hello and N subpackages` when
+/// the names would make a long progress line).
+fn packaging_label(spec: &PackagingSpec) -> String {
+    let names: Vec<&str> = spec.packages.iter().map(|p| p.name.as_str()).collect();
+    let all = format!("package {}", names.join(", "));
+    match names.split_first() {
+        Some((first, rest)) if all.len() > 72 => {
+            format!("package {first} and {} subpackages", rest.len())
+        }
+        _ => all,
+    }
 }
 
 /// Build-file features that change how every step runs and that this

@@ -60,6 +60,8 @@ pub struct BuildOptions {
     pub platform: Platform,
     /// `--build-context NAME=VALUE`, value as sent by the client.
     pub named_contexts: BTreeMap<String, String>,
+    /// The build file's text: each package's `.melange.yaml`.
+    pub build_file_text: String,
 }
 
 impl BuildOptions {

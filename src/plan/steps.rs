@@ -8,7 +8,7 @@ use crate::config::cond;
 use crate::config::decode::validate_package_name;
 use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
-use crate::config::{Config, Step, Text};
+use crate::config::{Config, Step, Subpackage, Text};
 
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
 
@@ -49,7 +49,9 @@ pub(super) struct Expanded<'a> {
     /// Its steps, unsubstituted.
     pipeline: &'a [Step],
     /// `range.key` / `range.value` when ranged.
-    range: Option<(String, String)>,
+    pub(super) range: Option<(String, String)>,
+    /// The entry it was expanded from (packaging metadata).
+    pub(super) source: &'a Subpackage,
 }
 
 /// Expand ranged subpackages over their `data:` set (items sorted by key, as
@@ -110,6 +112,7 @@ pub(super) fn expand_subpackages<'a>(
                 pos: sub.name.pos,
                 pipeline: &sub.pipeline,
                 range: item,
+                source: sub,
             });
         }
     }
