@@ -220,3 +220,152 @@ pub fn pkginfo(spec: &PackagingSpec, package: &PackageSpec) -> PkgInfo {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::apk::sign::generate_key_pem;
+    use crate::apk::tools::verify_file;
+    use crate::apk::{Keyring, Verified};
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mf-helper-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn package(name: &str) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: "1.0-r2".into(),
+            origin: "demo".into(),
+            description: format!("{name} package"),
+            url: String::new(),
+            commit: String::new(),
+            maintainer: String::new(),
+            licenses: vec!["MIT".into()],
+            depends: vec!["busybox".into()],
+            provides: Vec::new(),
+            replaces: Vec::new(),
+            provider_priority: 0,
+            replaces_priority: 0,
+            triggers: Vec::new(),
+            scriptlets: BTreeMap::from([(".post-install".into(), "#!/bin/sh\n".into())]),
+            no_provides: false,
+            no_depends: false,
+            no_commands: false,
+        }
+    }
+
+    /// A tree with two packages, a spec file, and the arguments.
+    fn setup(dir: &Path, key_id: &str) -> BuildApksArgs {
+        for name in ["demo", "demo-doc"] {
+            let bin = dir.join("tree").join(name).join("usr/bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join(name), format!("{name}\n")).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let spec = PackagingSpec {
+            arch: "x86_64".into(),
+            source_date_epoch: 1_700_000_000,
+            signing_key_name: "melange.rsa".into(),
+            signing_key_id: key_id.into(),
+            melange_yaml: "package: {name: demo}\n".into(),
+            packages: vec![package("demo"), package("demo-doc")],
+        };
+        std::fs::write(dir.join("spec.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        BuildApksArgs {
+            spec: dir.join("spec.json"),
+            tree: dir.join("tree"),
+            out: dir.join("out"),
+            signing_key: dir.join("melange.rsa"),
+        }
+    }
+
+    #[test]
+    fn signed_packages_and_index_verify_and_rebuild_identically() {
+        let dir = scratch("signed");
+        let (private, public) = generate_key_pem(2048).unwrap();
+        std::fs::write(dir.join("melange.rsa"), &private).unwrap();
+        let keys = dir.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
+        let id_args = SigningKeyIdArgs {
+            signing_key: dir.join("melange.rsa"),
+            out: dir.join("id"),
+        };
+        signing_key_id(&id_args).unwrap();
+        let id = parse_key_id(&std::fs::read_to_string(dir.join("id")).unwrap())
+            .unwrap()
+            .unwrap();
+        let args = setup(&dir, &id);
+        let summary = build_apks(&args).unwrap();
+        assert!(summary.contains("x86_64/demo-doc-1.0-r2.apk"), "{summary}");
+        assert!(summary.contains("signed by melange.rsa.pub"), "{summary}");
+        let keyring = Keyring::from_dir(&keys).unwrap();
+        let arch = dir.join("out/x86_64");
+        for file in ["demo-1.0-r2.apk", "demo-doc-1.0-r2.apk", "APKINDEX.tar.gz"] {
+            match verify_file(&arch.join(file), &keyring).unwrap() {
+                Verified::Signed { key } => assert_eq!(key, "melange.rsa.pub"),
+                Verified::Unsigned => panic!("{file} unsigned"),
+            }
+        }
+        let apk = ApkFile::parse(&std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap()).unwrap();
+        assert_eq!(apk.pkginfo.builddate, 1_700_000_000);
+        assert_eq!(apk.pkginfo.depends, ["busybox"]);
+        let names: Vec<&str> = apk.control_files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, [".melange.yaml", ".post-install"]);
+        let first = std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap();
+        let index = std::fs::read(arch.join("APKINDEX.tar.gz")).unwrap();
+        build_apks(&args).unwrap();
+        assert_eq!(first, std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap());
+        assert_eq!(index, std::fs::read(arch.join("APKINDEX.tar.gz")).unwrap());
+    }
+
+    #[test]
+    fn no_secret_means_unsigned_and_a_changed_secret_is_refused() {
+        let dir = scratch("unsigned");
+        let args = setup(&dir, "");
+        let summary = build_apks(&args).unwrap();
+        assert!(summary.contains("unsigned"), "{summary}");
+        let keyring = Keyring::new();
+        let index = dir.join("out/x86_64/APKINDEX.tar.gz");
+        assert!(matches!(
+            verify_file(&index, &keyring).unwrap(),
+            Verified::Unsigned
+        ));
+        let (private, _) = generate_key_pem(2048).unwrap();
+        std::fs::write(dir.join("melange.rsa"), private).unwrap();
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("secret changed during the build"), "{err}");
+        assert!(!err.contains("PRIVATE"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_that_is_no_key_fails_without_echoing_it() {
+        let dir = scratch("badkey");
+        std::fs::write(dir.join("melange.rsa"), "hunter2-not-a-key\n").unwrap();
+        let err = signing_key_id(&SigningKeyIdArgs {
+            signing_key: dir.join("melange.rsa"),
+            out: dir.join("id"),
+        })
+        .unwrap_err();
+        assert!(err.starts_with("secret melange.rsa: "), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert_eq!(parse_key_id("none\n").unwrap(), None);
+        assert!(parse_key_id("sha256:short").is_err());
+    }
+
+    #[test]
+    fn a_missing_package_folder_is_named() {
+        let dir = scratch("missing");
+        let args = setup(&dir, "");
+        std::fs::remove_dir_all(dir.join("tree/demo-doc")).unwrap();
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("melange-out/demo-doc is missing"), "{err}");
+    }
+}

@@ -537,6 +537,47 @@ mod tests {
     }
 
     #[test]
+    fn packaging_fields_are_decoded() {
+        let config = decode_str(&format!(
+            "{MINIMAL}  url: https://x\n  copyright:\n    - license: MIT\n    - paths: ['*']\n  dependencies:\n    runtime: [a, b]\n    provider-priority: 5\n  scriptlets:\n    pre-install: echo\n    trigger: {{script: t, paths: [/p]}}\n  options: {{no-commands: true}}\nsubpackages:\n  - name: s\n    commit: c\n    dependencies: {{provides: [p]}}\n"
+        ))
+        .unwrap();
+        let package = &config.package;
+        assert_eq!(package.url.value, "https://x");
+        assert_eq!(package.licenses.len(), 1);
+        assert_eq!(package.dependencies.runtime[1].value, "b");
+        assert_eq!(
+            package
+                .dependencies
+                .provider_priority
+                .as_ref()
+                .unwrap()
+                .value,
+            "5"
+        );
+        assert_eq!(package.scriptlets.scripts[0].0, "pre-install");
+        assert_eq!(package.scriptlets.trigger_paths[0].value, "/p");
+        assert!(package.options.no_commands && !package.options.no_depends);
+        let sub = &config.subpackages[0];
+        assert_eq!(sub.commit.value, "c");
+        assert_eq!(sub.dependencies.provides[0].value, "p");
+    }
+
+    #[test]
+    fn bad_priorities_and_options_are_located() {
+        let err = decode_str(&format!(
+            "{MINIMAL}  dependencies:\n    provider-priority: high\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.pos, Pos { line: 6, col: 24 });
+        let err = decode_str(&format!("{MINIMAL}  options:\n    no-provides: yes\n")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "options.no-provides must be true or false, got \"yes\""
+        );
+    }
+
+    #[test]
     fn wrong_shapes_are_named() {
         let err = decode_str(&format!("{MINIMAL}pipeline: hello\n")).unwrap_err();
         assert_eq!(err.message, "`pipeline` must be a list, found a scalar");

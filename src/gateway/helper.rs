@@ -128,8 +128,9 @@ pub(super) async fn signing_key_id(
     helper: &ContextSource,
     platform: &pb::Platform,
     caps: &CapSet,
+    session: &str,
 ) -> Result<Option<String>, Failure> {
-    let definition = crate::llb::signing_probe(helper, platform.clone(), caps.clone())
+    let definition = crate::llb::signing_probe(helper, platform.clone(), caps.clone(), session)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(definition).await?;
     let answer = bridge

@@ -200,7 +200,10 @@ async fn build(
         None => None,
     };
     let signing_key_id = match &helper {
-        Some(image) => helper::signing_key_id(bridge, image, &platform, &llb_caps).await?,
+        Some(image) => {
+            let session = session_id.as_deref().unwrap_or_default();
+            helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
+        }
         None => None,
     };
     let build_inputs = BuildInputs {

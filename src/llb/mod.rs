@@ -16,4 +16,6 @@ pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, N
 pub use packaging::signing_probe;
 
 #[cfg(test)]
+mod packaging_tests;
+#[cfg(test)]
 mod tests;

@@ -89,11 +89,14 @@ pub(super) fn package(
 
 /// A definition whose result holds [`PROBE_FILE`]: `sha256:<hex>` of the
 /// signing secret's public key, or `none` without the secret. Never cached,
-/// so it answers for the secret of this build.
+/// so it answers for the secret of this build; `session` (the client
+/// session ID) makes the op unique to this build, because BuildKit runs
+/// identical ops of concurrent builds once, with one build's secrets.
 pub fn signing_probe(
     helper: &ContextSource,
     platform: pb::Platform,
     caps: super::CapSet,
+    session: &str,
 ) -> Result<pb::Definition, LlbError> {
     let mut graph = Graph::new(platform, caps);
     let root = match helper {
@@ -108,7 +111,7 @@ pub fn signing_probe(
             )))
         }
     };
-    let exec = helper_exec(
+    let mut exec = helper_exec(
         root,
         vec![
             PROBE_SUBCOMMAND.into(),
@@ -119,6 +122,8 @@ pub fn signing_probe(
         ],
         vec![output_mount(PROBE_DIR), secret_mount()],
     );
+    exec.env
+        .insert("MELANGE_BUILD_SESSION".into(), session.to_string());
     let info = OpInfo {
         name: Some(format!("check the {SIGNING_SECRET_ID} signing secret")),
         ignore_cache: true,

@@ -282,3 +282,118 @@ fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::config;
+    use crate::plan::{plan, BuildOptions, PackagingSpec, ENVIRONMENT_CONTEXT};
+
+    fn spec(yaml: &str, args: &[(&str, &str)]) -> Result<PackagingSpec, String> {
+        let options = BuildOptions {
+            named_contexts: BTreeMap::from([(
+                ENVIRONMENT_CONTEXT.to_string(),
+                "docker-image://busybox".to_string(),
+            )]),
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            build_file_text: yaml.to_string(),
+            ..Default::default()
+        };
+        let config = config::load("p.yaml", yaml).map_err(|e| e.to_string())?;
+        let plan = plan("p.yaml", &config, &options).map_err(|e| e.to_string())?;
+        Ok(plan.packaging.expect("target packages is the default"))
+    }
+
+    const RANGED: &str = r#"
+package:
+  name: py
+  version: 1.0
+  epoch: 2
+  url: https://py.example
+  commit: abc
+  copyright: [{license: MIT}, {license: ""}, {license: BSD-3-Clause}]
+  dependencies:
+    provider-priority: ${{vars.prio}}
+vars:
+  prio: "7"
+data:
+  - name: versions
+    items: {"3.10": ten, "3.9": nine}
+subpackages:
+  - range: versions
+    name: py-${{range.key}}
+    description: python ${{range.key}} (${{range.value}})
+    commit: def
+    dependencies:
+      runtime:
+        - python-${{range.key}}
+        - "python-${{range.key}}"
+        - so:libc.so.6
+      replaces:
+        - py-old-${{subpkg.name}}
+    options: {no-depends: true}
+"#;
+
+    #[test]
+    fn subpackages_get_their_own_metadata_substituted_in_their_scope() {
+        let spec = spec(RANGED, &[("MELANGE_NAMESPACE", " wolfi ")]).unwrap();
+        let names: Vec<&str> = spec.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["py", "py-3.10", "py-3.9"]);
+        let main = &spec.packages[0];
+        assert_eq!(main.version, "1.0-r2");
+        assert_eq!(main.provider_priority, 7);
+        assert_eq!(main.licenses, ["MIT", "BSD-3-Clause"]);
+        assert_eq!(main.maintainer, "wolfi");
+        let sub = &spec.packages[1];
+        assert_eq!(sub.origin, "py");
+        assert_eq!(sub.description, "python 3.10 (ten)");
+        assert_eq!(
+            sub.url, "https://py.example",
+            "url falls back to the package's"
+        );
+        assert_eq!(sub.commit, "def");
+        assert_eq!(sub.depends, ["python-3.10", "so:libc.so.6"]);
+        assert_eq!(sub.replaces, ["py-old-py-3.10"]);
+        assert!(sub.no_depends && !sub.no_provides);
+        assert_eq!(sub.licenses, main.licenses);
+        assert_eq!(spec.signing_key_name, "melange.rsa");
+        assert_eq!(spec.signing_key_id, "");
+        assert_eq!(spec.melange_yaml, RANGED);
+        assert_eq!(spec.packages[2].file_name(), "py-3.9-1.0-r2.apk");
+    }
+
+    #[test]
+    fn scriptlets_and_triggers_become_control_files() {
+        let yaml = "package:\n  name: s\n  version: 1\n  scriptlets:\n    post-install: echo ${{package.name}}\n    trigger:\n      script: run\n      paths: [/usr/lib, /etc]\n";
+        let spec = spec(yaml, &[]).unwrap();
+        let package = &spec.packages[0];
+        assert_eq!(
+            package.scriptlets,
+            BTreeMap::from([
+                (".post-install".to_string(), "echo s".to_string()),
+                (".trigger".to_string(), "run".to_string()),
+            ])
+        );
+        assert_eq!(package.triggers, ["/etc", "/usr/lib"]);
+    }
+
+    #[test]
+    fn bad_priorities_and_key_names_are_located_errors() {
+        let yaml = "package:\n  name: s\n  version: 1\n  dependencies:\n    replaces-priority: ${{vars.p}}\nvars:\n  p: high\n";
+        let err = spec(yaml, &[]).unwrap_err();
+        assert_eq!(
+            err,
+            "p.yaml:5:24: dependencies.replaces-priority must be a non-negative integer, got \"high\""
+        );
+        let err = spec(
+            "package: {name: s, version: 1}\n",
+            &[("MELANGE_SIGNING_KEY_NAME", "keys/a.rsa")],
+        )
+        .unwrap_err();
+        assert!(err.contains("must be a file name"), "{err}");
+    }
+}
