@@ -131,11 +131,12 @@ fn docker20_rebuild_without_change_is_all_cached() {
 fn changing_the_last_step_reruns_only_it() {
     let dir = scratch_dir("last-step");
     let context = copy_package("hello", &dir);
-    let first = build(Engine::Docker28, &context, &dir.join("out1"), &[]);
+    let workspace = ["--target", "workspace"];
+    let first = build(Engine::Docker28, &context, &dir.join("out1"), &workspace);
     assert!(first.success, "{}", first.log);
     let yaml = read(&context.join("package.yaml")).replace("PWD=$(pwd)", "PWD=$(pwd) changed");
     std::fs::write(context.join("package.yaml"), yaml).unwrap();
-    let second = build(Engine::Docker28, &context, &dir.join("out2"), &[]);
+    let second = build(Engine::Docker28, &context, &dir.join("out2"), &workspace);
     assert!(second.success, "{}", second.log);
     let cached: Vec<(String, bool)> = second.steps();
     let flags: Vec<bool> = cached.iter().map(|(_, c)| *c).collect();
