@@ -82,7 +82,12 @@ fn read_metadata() -> Result<Option<pb::Definition>, Failure> {
     for op in &definition.def {
         if let Ok(op) = pb::Op::decode(op.as_slice()) {
             if let Some(pb::op::Op::Source(source)) = op.op {
-                tracing::info!(identifier = %source.identifier, "frontend.bin: frontend image source");
+                tracing::info!(
+                    ops = definition.def.len(),
+                    identifier = %source.identifier,
+                    attrs = ?source.attrs,
+                    "frontend.bin: frontend image source"
+                );
             }
         }
     }
