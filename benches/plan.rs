@@ -110,6 +110,10 @@ fn plan_once(path: &Path, text: &str) -> Result<(), String> {
         },
         caps: CapSet::all(),
         source: None,
+        helper: Some(ContextSource::Image(
+            "docker.io/library/melange-frontend:dev".into(),
+        )),
+        signing_key_id: None,
     };
     llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     Ok(())

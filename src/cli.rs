@@ -43,6 +43,13 @@ pub enum Command {
     SignIndex(SignIndexArgs),
     /// Verify .apk files and indexes against a directory of public keys.
     Verify(VerifyArgs),
+    /// In-build helper: write the packages and the index (the frontend runs
+    /// this inside the build, from its own image).
+    #[command(hide = true)]
+    BuildApks(crate::helper::BuildApksArgs),
+    /// In-build helper: report which signing key the build was given.
+    #[command(hide = true)]
+    SigningKeyId(crate::helper::SigningKeyIdArgs),
 }
 
 /// Arguments of `keygen`.
@@ -167,6 +174,10 @@ pub struct PlanArgs {
     /// frontend takes them relative to the build context).
     #[arg(long = "pipeline-dir", value_name = "DIR")]
     pub pipeline_dirs: Vec<PathBuf>,
+    /// The frontend image the packaging step runs (inside a build it is the
+    /// image BuildKit started the frontend from).
+    #[arg(long, default_value = "melange-frontend:dev")]
+    pub frontend_image: String,
 }
 
 /// The JSON `plan` prints.
@@ -247,6 +258,7 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
         env_file: None,
+        build_file_text: text.clone(),
     };
     let mut options = options;
     if let Some(path) = options.env_file_path() {
@@ -277,6 +289,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         },
         caps: CapSet::all(),
         source: None,
+        helper: Some(ContextSource::Image(normalize_reference(
+            &args.frontend_image,
+        )?)),
+        signing_key_id: None,
     };
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     let output = PlanOutput {

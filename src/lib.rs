@@ -6,6 +6,7 @@ pub mod apk;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod helper;
 pub mod llb;
 pub mod pipelines;
 pub mod plan;

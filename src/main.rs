@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => report(cli::keygen_command(&args)),
         Command::Index(args) => report(cli::index_command(&args)),
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),
+        Command::BuildApks(args) => in_build(melange_frontend::helper::build_apks(&args)),
+        Command::SigningKeyId(args) => in_build(melange_frontend::helper::signing_key_id(&args)),
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
                 print!("{lines}");
@@ -46,6 +48,21 @@ fn report(outcome: Result<String, String>) -> ExitCode {
     match outcome {
         Ok(text) => {
             println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An in-build helper's outcome: the build log shows stderr, so the summary
+/// goes there too.
+fn in_build(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(summary) => {
+            eprintln!("{summary}");
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -77,5 +77,9 @@ fn inputs(file: &str) -> BuildInputs {
         },
         caps: CapSet::all(),
         source: None,
+        helper: Some(ContextSource::Image(
+            "docker.io/library/melange-frontend:dev".into(),
+        )),
+        signing_key_id: None,
     }
 }

@@ -14,7 +14,12 @@ fn hello_build(engine: Engine) {
         engine,
         &context,
         &out,
-        &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"],
+        &[
+            "--target",
+            "workspace",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+        ],
     );
     assert!(result.success, "build failed:\n{}", result.log);
     assert_eq!(
@@ -126,11 +131,12 @@ fn docker20_rebuild_without_change_is_all_cached() {
 fn changing_the_last_step_reruns_only_it() {
     let dir = scratch_dir("last-step");
     let context = copy_package("hello", &dir);
-    let first = build(Engine::Docker28, &context, &dir.join("out1"), &[]);
+    let workspace = ["--target", "workspace"];
+    let first = build(Engine::Docker28, &context, &dir.join("out1"), &workspace);
     assert!(first.success, "{}", first.log);
     let yaml = read(&context.join("package.yaml")).replace("PWD=$(pwd)", "PWD=$(pwd) changed");
     std::fs::write(context.join("package.yaml"), yaml).unwrap();
-    let second = build(Engine::Docker28, &context, &dir.join("out2"), &[]);
+    let second = build(Engine::Docker28, &context, &dir.join("out2"), &workspace);
     assert!(second.success, "{}", second.log);
     let cached: Vec<(String, bool)> = second.steps();
     let flags: Vec<bool> = cached.iter().map(|(_, c)| *c).collect();
@@ -179,7 +185,12 @@ fn cache_mounts_persist_across_packages() {
         ),
     )
     .unwrap();
-    let result = build(Engine::Docker28, &reader, &dir.join("out-reader"), &[]);
+    let result = build(
+        Engine::Docker28,
+        &reader,
+        &dir.join("out-reader"),
+        &["--target", "workspace"],
+    );
     assert!(result.success, "{}", result.log);
     assert_eq!(
         read(&dir.join("out-reader/cache-reader/token")),
@@ -252,7 +263,8 @@ fn docker28_call_targets_lists_the_targets() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("workspace (default)"), "{stdout}");
+    assert!(stdout.contains("packages (default)"), "{stdout}");
+    assert!(stdout.contains("workspace"), "{stdout}");
 }
 
 #[test]
@@ -285,9 +297,17 @@ fn docker28_image_config_and_cache_dir_reach_the_steps() {
         ),
     )
     .unwrap();
+    use_frontend_image(&context.join("package.yaml"));
     let out = dir.join("out");
     let output = std::process::Command::new(repo().join("hack/docker28"))
-        .args(["buildx", "build", "--progress=plain", "--build-context"])
+        .args([
+            "buildx",
+            "build",
+            "--progress=plain",
+            "--target",
+            "workspace",
+        ])
+        .arg("--build-context")
         .arg(format!("melange-environment=docker-image://{image}"))
         .arg("--build-context")
         .arg(format!("melange-cache={}", cache.display()))
@@ -316,7 +336,7 @@ fn docker28_vars_ranges_and_conditions() {
     let dir = scratch_dir("language");
     let context = copy_package("language", &dir);
     let out = dir.join("out");
-    let result = build(Engine::Docker28, &context, &out, &[]);
+    let result = build(Engine::Docker28, &context, &out, &["--target", "workspace"]);
     assert!(result.success, "build failed:\n{}", result.log);
     assert_eq!(
         tree(&out),

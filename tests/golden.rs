@@ -20,6 +20,7 @@ fn args(file: &str, contexts: &[&str], build_args: &[&str]) -> PlanArgs {
         target: None,
         platform: "linux/amd64".into(),
         pipeline_dirs: Vec::new(),
+        frontend_image: "melange-frontend:dev".into(),
     }
 }
 
@@ -64,16 +65,36 @@ fn hello_plan_and_llb_match_golden() {
 }
 
 #[test]
-fn build_arg_environment_matches_golden() {
+fn build_arg_environment_workspace_matches_golden() {
     let json = in_repo(|| {
-        plan_command(&args(
-            "hello/package.yaml",
-            &[],
-            &["MELANGE_ENVIRONMENT_IMAGE=busybox:1.36"],
-        ))
+        plan_command(&PlanArgs {
+            target: Some("workspace".into()),
+            ..args(
+                "hello/package.yaml",
+                &[],
+                &["MELANGE_ENVIRONMENT_IMAGE=busybox:1.36"],
+            )
+        })
     })
     .unwrap();
     check_golden("hello-build-arg.plan.json", &format!("{json}\n"));
+}
+
+#[test]
+fn packaging_metadata_matches_golden() {
+    let json = in_repo(|| {
+        plan_command(&args(
+            "meta/package.yaml",
+            &["melange-environment=docker-image://melange-test-env:busybox"],
+            &[
+                "SOURCE_DATE_EPOCH=1700000000",
+                "MELANGE_NAMESPACE=wolfi",
+                "MELANGE_SIGNING_KEY_NAME=packager.rsa",
+            ],
+        ))
+    })
+    .unwrap();
+    check_golden("meta.plan.json", &format!("{json}\n"));
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub struct PackageOptions<'a> {
     pub signing_key: Option<&'a SigningKey>,
     /// Scriptlets by file name (`.post-install`, …) with their content.
     pub scriptlets: BTreeMap<String, Vec<u8>>,
+    /// `.melange.yaml` for the control member (the build's config), if any.
+    pub melange_yaml: Option<Vec<u8>>,
 }
 
 /// What the data member came to.
@@ -79,7 +81,12 @@ fn write_with_data_file(
     for list in [&mut info.depends, &mut info.provides, &mut info.replaces] {
         *list = sorted_unique(list);
     }
-    let control = control_member(&info, &options.scriptlets, options.source_date_epoch);
+    let control = control_member_with_config(
+        &info,
+        options.melange_yaml.as_deref(),
+        &options.scriptlets,
+        options.source_date_epoch,
+    );
     let signature = match options.signing_key {
         Some(key) => signature_member(
             &key.sign(SignatureAlgo::RsaSha256, &control)?,
@@ -145,11 +152,26 @@ pub fn control_member(
     scriptlets: &BTreeMap<String, Vec<u8>>,
     mtime: u64,
 ) -> Vec<u8> {
+    control_member_with_config(info, None, scriptlets, mtime)
+}
+
+/// [`control_member`] with `.melange.yaml` (mode 0644) after `.PKGINFO`,
+/// as melange writes it.
+pub fn control_member_with_config(
+    info: &PkgInfo,
+    melange_yaml: Option<&[u8]>,
+    scriptlets: &BTreeMap<String, Vec<u8>>,
+    mtime: u64,
+) -> Vec<u8> {
     let pkginfo = info.to_text();
     let mut tar = Vec::new();
     // Writing to a Vec cannot fail.
     let header = TarHeader::file(".PKGINFO", 0o644, pkginfo.len() as u64, mtime);
     let _ = tarball::write_file(&mut tar, &header, pkginfo.as_bytes());
+    if let Some(config) = melange_yaml {
+        let header = TarHeader::file(".melange.yaml", 0o644, config.len() as u64, mtime);
+        let _ = tarball::write_file(&mut tar, &header, config);
+    }
     for name in SCRIPTLETS {
         if let Some(content) = scriptlets.get(name) {
             let header = TarHeader::file(name, 0o755, content.len() as u64, mtime);

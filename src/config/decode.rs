@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
 use super::model::{
-    BuildOption, Capabilities, Config, DataSet, Environment, Input, Package, Step, Subpackage,
-    TestSection, Text, VarTransform,
+    BuildOption, Capabilities, Config, DataSet, Dependencies, Environment, Input, Package,
+    PackageOptions, Scriptlets, Step, Subpackage, TestSection, Text, VarTransform,
 };
 use super::schema;
 use super::yaml::{Key, Node, Value};
@@ -118,11 +118,105 @@ fn decode_package(node: &Node) -> LResult<Package> {
     if let Some(timeout) = fields.text("timeout").filter(|t| !t.value.is_empty()) {
         validate_duration(&timeout)?;
     }
+    let licenses = fields
+        .get("copyright")
+        .map(|node| {
+            list(node)
+                .iter()
+                .filter_map(|entry| Fields::new(entry, "copyright entry").ok())
+                .filter_map(|entry| entry.text("license"))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Package {
         name,
         version,
         epoch,
         description,
+        url: fields.text("url").unwrap_or_default(),
+        commit: fields.text("commit").unwrap_or_default(),
+        licenses,
+        dependencies: decode_dependencies(&fields)?,
+        scriptlets: decode_scriptlets(&fields)?,
+        options: decode_package_options(&fields)?,
+    })
+}
+
+fn decode_dependencies(parent: &Fields) -> LResult<Dependencies> {
+    let Some(node) = parent.get("dependencies") else {
+        return Ok(Dependencies::default());
+    };
+    let fields = Fields::new(node, "dependencies")?;
+    let priority = |key: &str| -> LResult<Option<Text>> {
+        let Some(text) = fields.text(key).filter(|t| !t.value.is_empty()) else {
+            return Ok(None);
+        };
+        // A variable is checked once it is replaced.
+        if !text.value.contains("${{") && text.value.parse::<u64>().is_err() {
+            return Err(Located::new(
+                text.pos,
+                format!(
+                    "dependencies.{key} must be a non-negative integer, got {:?}",
+                    text.value
+                ),
+            ));
+        }
+        Ok(Some(text))
+    };
+    let texts = |key: &str| fields.get(key).map(text_list).unwrap_or_default();
+    Ok(Dependencies {
+        runtime: texts("runtime"),
+        provides: texts("provides"),
+        replaces: texts("replaces"),
+        provider_priority: priority("provider-priority")?,
+        replaces_priority: priority("replaces-priority")?,
+    })
+}
+
+fn decode_scriptlets(parent: &Fields) -> LResult<Scriptlets> {
+    let Some(node) = parent.get("scriptlets") else {
+        return Ok(Scriptlets::default());
+    };
+    let fields = Fields::new(node, "scriptlets")?;
+    let mut scriptlets = Scriptlets::default();
+    for (key, value) in fields.entries {
+        if key.text == "trigger" {
+            let trigger = Fields::new(value, "scriptlets.trigger")?;
+            scriptlets.trigger_script = trigger.text("script").filter(|t| !t.value.is_empty());
+            scriptlets.trigger_paths = trigger.get("paths").map(text_list).unwrap_or_default();
+        } else {
+            let script = scalar(value);
+            if !script.value.is_empty() {
+                scriptlets.scripts.push((key.text.clone(), script));
+            }
+        }
+    }
+    Ok(scriptlets)
+}
+
+fn decode_package_options(parent: &Fields) -> LResult<PackageOptions> {
+    let Some(node) = parent.get("options") else {
+        return Ok(PackageOptions::default());
+    };
+    let fields = Fields::new(node, "options")?;
+    let flag = |key: &str| -> LResult<bool> {
+        match fields.text(key) {
+            None => Ok(false),
+            Some(text) => match text.value.as_str() {
+                "true" => Ok(true),
+                "false" | "" => Ok(false),
+                other => Err(Located::new(
+                    text.pos,
+                    format!("options.{key} must be true or false, got {other:?}"),
+                )),
+            },
+        }
+    };
+    Ok(PackageOptions {
+        no_provides: flag("no-provides")?,
+        no_depends: flag("no-depends")?,
+        no_commands: flag("no-commands")?,
+        no_versioned_shlib_deps: flag("no-versioned-shlib-deps")?,
     })
 }
 
@@ -344,6 +438,11 @@ fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
             .unwrap_or_default(),
         condition: fields.text("if"),
         range,
+        url: fields.text("url").unwrap_or_default(),
+        commit: fields.text("commit").unwrap_or_default(),
+        dependencies: decode_dependencies(&fields)?,
+        scriptlets: decode_scriptlets(&fields)?,
+        options: decode_package_options(&fields)?,
         test: fields.get("test").map(decode_test).transpose()?,
     })
 }
@@ -548,6 +647,47 @@ mod tests {
         assert_eq!(
             config.subpackages[0].range.as_ref().unwrap().value,
             "pythons"
+        );
+    }
+
+    #[test]
+    fn packaging_fields_are_decoded() {
+        let config = decode_str(&format!(
+            "{MINIMAL}  url: https://x\n  copyright:\n    - license: MIT\n    - paths: ['*']\n  dependencies:\n    runtime: [a, b]\n    provider-priority: 5\n  scriptlets:\n    pre-install: echo\n    trigger: {{script: t, paths: [/p]}}\n  options: {{no-commands: true}}\nsubpackages:\n  - name: s\n    commit: c\n    dependencies: {{provides: [p]}}\n"
+        ))
+        .unwrap();
+        let package = &config.package;
+        assert_eq!(package.url.value, "https://x");
+        assert_eq!(package.licenses.len(), 1);
+        assert_eq!(package.dependencies.runtime[1].value, "b");
+        assert_eq!(
+            package
+                .dependencies
+                .provider_priority
+                .as_ref()
+                .unwrap()
+                .value,
+            "5"
+        );
+        assert_eq!(package.scriptlets.scripts[0].0, "pre-install");
+        assert_eq!(package.scriptlets.trigger_paths[0].value, "/p");
+        assert!(package.options.no_commands && !package.options.no_depends);
+        let sub = &config.subpackages[0];
+        assert_eq!(sub.commit.value, "c");
+        assert_eq!(sub.dependencies.provides[0].value, "p");
+    }
+
+    #[test]
+    fn bad_priorities_and_options_are_located() {
+        let err = decode_str(&format!(
+            "{MINIMAL}  dependencies:\n    provider-priority: high\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.pos, Pos { line: 6, col: 24 });
+        let err = decode_str(&format!("{MINIMAL}  options:\n    no-provides: yes\n")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "options.no-provides must be true or false, got \"yes\""
         );
     }
 

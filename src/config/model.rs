@@ -106,6 +106,59 @@ pub struct Package {
     pub epoch: Text,
     /// One-line description.
     pub description: Text,
+    /// `url`: the project's home page.
+    pub url: Text,
+    /// `commit`: the VCS commit the package is built from.
+    pub commit: Text,
+    /// `copyright[].license`, one per entry, in file order.
+    pub licenses: Vec<Text>,
+    /// `dependencies:` written by hand.
+    pub dependencies: Dependencies,
+    /// `scriptlets:`.
+    pub scriptlets: Scriptlets,
+    /// `options:` that switch off automatic dependencies.
+    pub options: PackageOptions,
+}
+
+/// `dependencies:` of a package or subpackage: what goes into `.PKGINFO`
+/// besides the automatically found entries.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dependencies {
+    /// `runtime`: `depend =` lines.
+    pub runtime: Vec<Text>,
+    /// `provides`.
+    pub provides: Vec<Text>,
+    /// `replaces`.
+    pub replaces: Vec<Text>,
+    /// `provider-priority`, validated numeric.
+    pub provider_priority: Option<Text>,
+    /// `replaces-priority`, validated numeric.
+    pub replaces_priority: Option<Text>,
+}
+
+/// `scriptlets:`: shell scripts apk runs around installation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scriptlets {
+    /// By melange key (`pre-install`, …, not `trigger`), in file order.
+    pub scripts: Vec<(String, Text)>,
+    /// `trigger.script`.
+    pub trigger_script: Option<Text>,
+    /// `trigger.paths`: directories whose changes run the trigger.
+    pub trigger_paths: Vec<Text>,
+}
+
+/// `options:` of a package: automatic dependency generation switches (for
+/// the dependency scanner; raw text, `true` switches off).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PackageOptions {
+    /// `no-provides`.
+    pub no_provides: bool,
+    /// `no-depends`.
+    pub no_depends: bool,
+    /// `no-commands`.
+    pub no_commands: bool,
+    /// `no-versioned-shlib-deps`.
+    pub no_versioned_shlib_deps: bool,
 }
 
 /// `environment:`: the build environment.
@@ -173,6 +226,16 @@ pub struct Subpackage {
     pub condition: Option<Text>,
     /// `range:`: the `data:` set this entry is expanded over.
     pub range: Option<Text>,
+    /// `url` (the package's when empty).
+    pub url: Text,
+    /// `commit` (the package's when empty).
+    pub commit: Text,
+    /// `dependencies:`.
+    pub dependencies: Dependencies,
+    /// `scriptlets:`.
+    pub scriptlets: Scriptlets,
+    /// `options:`.
+    pub options: PackageOptions,
     /// `test:`: how to test this subpackage.
     pub test: Option<TestSection>,
 }

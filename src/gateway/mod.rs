@@ -5,6 +5,7 @@
 mod bridge;
 pub mod connect;
 mod contexts;
+pub mod helper;
 pub mod opts;
 mod pipelines;
 mod subrequests;
@@ -189,6 +190,7 @@ async fn build(
     let library = pipelines::library(bridge, &context, &config).await?;
     let env_file = pipelines::env_file(bridge, &context).await?;
     options.build.env_file = env_file;
+    options.build.build_file_text = text.clone();
     let plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let resolver = contexts::Resolver {
@@ -203,6 +205,21 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
+    let helper = match plan.packaging {
+        Some(_) => {
+            let (image, origin) = helper::helper_image(&options)?;
+            tracing::info!(?origin, "packaging helper image");
+            Some(image)
+        }
+        None => None,
+    };
+    let signing_key_id = match &helper {
+        Some(image) => {
+            let session = session_id.as_deref().unwrap_or_default();
+            helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
+        }
+        None => None,
+    };
     let build_inputs = BuildInputs {
         base,
         base_config,
@@ -216,6 +233,8 @@ async fn build(
             filename: options.filename.clone(),
             data: text.into_bytes(),
         }),
+        helper,
+        signing_key_id,
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;

@@ -139,7 +139,7 @@ mod tests {
     fn targets_marks_the_default() {
         let answer = answer(TARGETS).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&answer["result.json"]).unwrap();
-        assert_eq!(json["Targets"][0]["name"], "workspace");
+        assert_eq!(json["Targets"][0]["name"], "packages");
         assert_eq!(json["Targets"][0]["default"], true);
         assert!(super::answer("frontend.outline").is_none());
     }

@@ -57,6 +57,8 @@ pub const FILE_BASE: &str = "file.base";
 pub const FILE_COPY_PATTERNS: &str = "file.copy.includeexcludepatterns";
 /// Merge ops.
 pub const MERGE_OP: &str = "mergeop";
+/// `ignore_cache` in op metadata: the op always runs.
+pub const META_IGNORE_CACHE: &str = "meta.ignorecache";
 /// Custom vertex names and other descriptions.
 pub const META_DESCRIPTION: &str = "meta.description";
 

@@ -1,7 +1,9 @@
 //! [`BuildPlan`] → LLB Definition. The environment base plus the build
 //! context become the workspace (`[1/N] environment`), each planned step one
 //! Exec on the previous step's root filesystem with the cache mounts, and the
-//! result a copy of the `melange-out` tree onto scratch.
+//! result either the packages (an Exec of the frontend's own image over the
+//! `melange-out` tree, see [`package`]) or a copy of the `melange-out` tree
+//! onto scratch.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
+use super::packaging::package;
 use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
 use crate::proto::pb;
 
@@ -47,6 +50,14 @@ pub struct BuildInputs {
     pub caps: CapSet,
     /// The build file, for source maps.
     pub source: Option<SourceFile>,
+    /// The frontend's own image, whose binary the packaging step runs:
+    /// `Input` with the definition BuildKit ≥ 0.10 hands the frontend in
+    /// `frontend.bin`, or `Image` with the `source` option's reference.
+    /// Only target `packages` needs it.
+    pub helper: Option<ContextSource>,
+    /// Fingerprint of the signing key the client passed as the secret
+    /// (see [`super::packaging::signing_probe`]); `None`: unsigned.
+    pub signing_key_id: Option<String>,
 }
 
 /// Emit the Definition for `plan`.
@@ -72,11 +83,26 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
             &inputs.base_config,
         )?;
     }
-    let result = collect(&mut graph, plan, state)?;
+    let result = match &plan.packaging {
+        Some(spec) => {
+            let helper = inputs.helper.as_ref().ok_or_else(|| {
+                LlbError::InvalidDefinition(
+                    "target packages needs the frontend's own image (the packaging helper), \
+                     and none was found"
+                        .into(),
+                )
+            })?;
+            let helper = context_state(&mut graph, helper, "packaging helper", inputs)?;
+            let mut spec = spec.clone();
+            spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
+            package(&mut graph, plan, &spec, state, helper)?
+        }
+        None => collect(&mut graph, plan, state)?,
+    };
     Ok(graph.finish(&result))
 }
 
-fn context_state(
+pub(super) fn context_state(
     graph: &mut Graph,
     source: &ContextSource,
     what: &str,
@@ -190,7 +216,7 @@ fn run_step(
     let info = OpInfo {
         name: Some(step.name.clone()),
         lines: vec![step.line],
-        group: None,
+        ..Default::default()
     };
     Ok(graph.exec(exec, info)?.root)
 }

@@ -62,6 +62,8 @@ pub struct OpInfo {
     pub lines: Vec<usize>,
     /// Progress group, to fold related vertices in the UI.
     pub group: Option<(String, String)>,
+    /// Run the op on every build, never from cache (needs `meta.ignorecache`).
+    pub ignore_cache: bool,
 }
 
 impl OpInfo {
@@ -155,12 +157,17 @@ impl Graph {
                 caps_map.insert(caps::META_DESCRIPTION.to_string(), true);
             }
         }
+        if info.ignore_cache {
+            self.require(caps::META_IGNORE_CACHE, &feature)?;
+            caps_map.insert(caps::META_IGNORE_CACHE.to_string(), true);
+        }
         let progress_group = info.group.map(|(id, name)| pb::ProgressGroup {
             id,
             name,
             weak: false,
         });
         let meta = self.metadata.entry(digest.clone()).or_default();
+        meta.ignore_cache |= info.ignore_cache;
         meta.description.extend(description);
         meta.caps.extend(caps_map);
         if progress_group.is_some() {

@@ -7,11 +7,15 @@ mod compile;
 mod graph;
 pub mod image;
 mod ops;
+pub mod packaging;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
 pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
 pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
+pub use packaging::signing_probe;
 
+#[cfg(test)]
+mod packaging_tests;
 #[cfg(test)]
 mod tests;

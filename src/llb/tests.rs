@@ -54,16 +54,22 @@ fn inputs(caps: CapSet) -> BuildInputs {
             filename: "package.yaml".into(),
             data: YAML.as_bytes().to_vec(),
         }),
+        helper: Some(ContextSource::Image(
+            "docker.io/library/melange-frontend:dev".into(),
+        )),
+        signing_key_id: None,
     }
 }
 
 fn compile_yaml(caps: CapSet) -> pb::Definition {
     let config = config::load("package.yaml", YAML).unwrap();
+    // The pipeline steps alone; packaging has its own tests.
     let options = BuildOptions {
         named_contexts: BTreeMap::from([(
             ENVIRONMENT_CONTEXT.into(),
             "docker-image://busybox".into(),
         )]),
+        target: Some("workspace".into()),
         ..Default::default()
     };
     let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
@@ -251,6 +257,7 @@ fn without_meta_description_names_are_left_out() {
                     "MELANGE_ENVIRONMENT_IMAGE".into(),
                     "busybox".into(),
                 )]),
+                target: Some("workspace".into()),
                 ..Default::default()
             },
             &plan::Library::new(),

@@ -5,6 +5,7 @@
 mod envfile;
 mod library;
 mod options;
+pub mod packaging;
 mod steps;
 mod vars;
 
@@ -19,6 +20,7 @@ pub use library::{valid_name as valid_pipeline_name, Library, PipelineText};
 pub use options::{
     list_arg, BuildOptions, ContextFile, ContextValue, Platform, BUILD_OPTIONS_ARG, ENV_FILE_ARG,
 };
+pub use packaging::{PackageSpec, PackagingSpec};
 pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.
@@ -96,17 +98,22 @@ pub const CACHE_MOUNTS: [CacheMount; 8] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
+    /// `<arch>/*.apk` for every package and `<arch>/APKINDEX.tar.gz` (default).
+    Packages,
     /// The `melange-out` tree: one folder per package.
     Workspace,
 }
 
 impl Target {
-    /// Every target name, for help and errors.
-    pub const NAMES: &'static [&'static str] = &["workspace"];
+    /// Every target name, the default first, for help and errors.
+    pub const NAMES: &'static [&'static str] = &["packages", "workspace"];
 
     /// One line for `--call targets` and errors.
     pub fn describe(name: &str) -> &'static str {
         match name {
+            "packages" => {
+                "<arch>/*.apk for the package and every subpackage, and <arch>/APKINDEX.tar.gz"
+            }
             "workspace" => "the melange-out tree: one folder per package",
             _ => "",
         }
@@ -114,7 +121,8 @@ impl Target {
 
     fn parse(name: &str) -> Option<Self> {
         match name {
-            "" | "workspace" => Some(Target::Workspace),
+            "" | "packages" => Some(Target::Packages),
+            "workspace" => Some(Target::Workspace),
             _ => None,
         }
     }
@@ -216,7 +224,8 @@ pub struct BuildPlan {
     pub environment_step: String,
     /// Pipeline steps in order.
     pub steps: Vec<PlannedStep>,
-    /// Name of the final step that collects the result.
+    /// Name of the final step, which makes the result (the packaging step
+    /// for `packages`, the copy of `melange-out` for `workspace`).
     pub result_step: String,
     /// What the build returns.
     pub target: Target,
@@ -231,6 +240,9 @@ pub struct BuildPlan {
     /// The compiled `test:` sections (run by a later test target).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<PlannedTest>,
+    /// What the packaging step writes (target `packages` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packaging: Option<PackagingSpec>,
     /// User the steps run as (`accounts.run-as`); the image's user when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -303,7 +315,26 @@ pub fn plan(
         .collect();
     packages.sort();
     packages.dedup();
+    let packaging = match target {
+        Target::Packages => Some(
+            packaging::spec(
+                config,
+                &package,
+                &vars,
+                &subpackages,
+                options,
+                apk_arch(&options.platform),
+                source_date_epoch.parse().unwrap_or_default(),
+            )
+            .map_err(|e| e.in_file(file))?,
+        ),
+        Target::Workspace => None,
+    };
     let total = compiled.commands.len() + 2;
+    let result_step = match &packaging {
+        Some(spec) => format!("[{total}/{total}] {}", packaging_label(spec)),
+        None => format!("[{total}/{total}] collect melange-out"),
+    };
     let steps = compiled
         .commands
         .into_iter()
@@ -320,8 +351,9 @@ pub fn plan(
         cache_mounts: CACHE_MOUNTS.to_vec(),
         environment_step: format!("[1/{total}] environment"),
         steps,
-        result_step: format!("[{total}/{total}] collect melange-out"),
+        result_step,
         target,
+        packaging,
         package,
         packages,
         tests: tests.into_iter().map(PlannedTest::from).collect(),
@@ -374,6 +406,19 @@ fn environment_packages(config: &Config, enabled: &[&BuildOption]) -> Vec<String
         packages.retain(|p| !option.remove.iter().any(|r| &r.value == p));
     }
     packages
+}
+
+/// `package hello, hello-doc` (or `package hello and N subpackages` when
+/// the names would make a long progress line).
+fn packaging_label(spec: &PackagingSpec) -> String {
+    let names: Vec<&str> = spec.packages.iter().map(|p| p.name.as_str()).collect();
+    let all = format!("package {}", names.join(", "));
+    match names.split_first() {
+        Some((first, rest)) if all.len() > 72 => {
+            format!("package {first} and {} subpackages", rest.len())
+        }
+        _ => all,
+    }
 }
 
 /// Build-file features that change how every step runs and that this

@@ -62,6 +62,8 @@ pub struct BuildOptions {
     pub named_contexts: BTreeMap<String, String>,
     /// The env file named by [`ENV_FILE_ARG`], read by the caller.
     pub env_file: Option<ContextFile>,
+    /// The build file's text: each package's `.melange.yaml`.
+    pub build_file_text: String,
 }
 
 /// A comma- or space-separated build-arg as a list.

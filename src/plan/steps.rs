@@ -8,7 +8,7 @@ use crate::config::cond;
 use crate::config::decode::validate_package_name;
 use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
-use crate::config::{Config, Step, TestSection, Text};
+use crate::config::{Config, Step, Subpackage, TestSection, Text};
 
 use super::library::{self, Library, Pipeline};
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
@@ -51,7 +51,9 @@ pub(super) struct Expanded<'a> {
     /// Its `test:` section.
     test: Option<&'a TestSection>,
     /// `range.key` / `range.value` when ranged.
-    range: Option<(String, String)>,
+    pub(super) range: Option<(String, String)>,
+    /// The entry it was expanded from (packaging metadata).
+    pub(super) source: &'a Subpackage,
 }
 
 /// Expand ranged subpackages over their `data:` set (items sorted by key, as
@@ -113,6 +115,7 @@ pub(super) fn expand_subpackages<'a>(
                 pipeline: &sub.pipeline,
                 test: sub.test.as_ref(),
                 range: item,
+                source: sub,
             });
         }
     }

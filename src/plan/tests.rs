@@ -60,8 +60,13 @@ fn steps_are_numbered_over_the_whole_plan() {
             "[4/5] hello-doc: mkdir -p /home/build/melange-out/hello-doc/usr/share"
         ]
     );
-    assert_eq!(plan.result_step, "[5/5] collect melange-out");
+    assert_eq!(plan.result_step, "[5/5] package hello, hello-doc");
     assert_eq!(plan.outputs, ["hello", "hello-doc"]);
+    let mut workspace = options();
+    workspace.target = Some("workspace".into());
+    let plan = plan_str(TWO_SUBPACKAGES, &workspace).unwrap();
+    assert_eq!(plan.result_step, "[5/5] collect melange-out");
+    assert!(plan.packaging.is_none());
 }
 
 #[test]
@@ -141,7 +146,7 @@ fn unknown_target_lists_the_targets() {
     let err = plan_str(TWO_SUBPACKAGES, &opts).unwrap_err();
     assert_eq!(
         err.message,
-        "unknown target \"pakages\"; available targets: workspace"
+        "unknown target \"pakages\"; available targets: packages, workspace"
     );
 }
 

@@ -7,8 +7,31 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The frontend image the tests' `# syntax=` lines name.
+/// The frontend image the tests' `# syntax=` lines name; [`build`] points
+/// them at [`frontend_image`] instead.
 pub const FRONTEND_IMAGE: &str = "melange-frontend:dev";
+
+/// The image under test: `MELANGE_E2E_IMAGE` (so concurrent test runs on
+/// shared daemons can use their own tag, see hack/test), else
+/// [`FRONTEND_IMAGE`].
+pub fn frontend_image() -> String {
+    std::env::var("MELANGE_E2E_IMAGE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| FRONTEND_IMAGE.to_string())
+}
+
+/// Point the build file's `# syntax=` line at [`frontend_image`].
+pub fn use_frontend_image(build_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(build_file) else {
+        return;
+    };
+    if let Some(rest) = text.strip_prefix("# syntax=") {
+        let body = rest.split_once('\n').map_or("", |(_, body)| body);
+        let text = format!("# syntax={}\n{body}", frontend_image());
+        std::fs::write(build_file, text).expect("rewrite syntax line");
+    }
+}
 /// The busybox build environment hack/engines creates in both daemons.
 pub const TEST_ENV_IMAGE: &str = "melange-test-env:busybox";
 
@@ -101,11 +124,13 @@ pub fn copy_package(name: &str, dest: &Path) -> PathBuf {
     // vertices: BuildKit shares in-flight vertices between sessions and shows
     // their progress to one client only, which would hide steps from another.
     std::fs::write(context.join(".e2e-run"), dest.display().to_string()).expect("write marker");
+    use_frontend_image(&context.join("package.yaml"));
     context
 }
 
 /// Build `context/package.yaml` with the engine's CLI into `out`.
 pub fn build(engine: Engine, context: &Path, out: &Path, extra: &[&str]) -> BuildOutput {
+    use_frontend_image(&context.join("package.yaml"));
     let (client, mut args): (&str, Vec<String>) = match engine {
         Engine::Docker28 => (
             "hack/docker28",

@@ -105,6 +105,7 @@ fn written_package_reads_back_and_verifies() {
         source_date_epoch: EPOCH,
         signing_key: Some(&key),
         scriptlets: scriptlets(),
+        ..Default::default()
     };
     let out = dir.join("hello-1.2.3-r4.apk");
     let written = write_package(&dir.join("tree"), &info(), &options, &out).unwrap();
@@ -206,6 +207,7 @@ fn members_have_deterministic_headers_and_the_right_end_blocks() {
         source_date_epoch: EPOCH,
         signing_key: Some(&key),
         scriptlets: scriptlets(),
+        ..Default::default()
     };
     let out = dir.join("p.apk");
     write_package(&dir.join("tree"), &info(), &options, &out).unwrap();
@@ -369,6 +371,7 @@ fn swapped_control_member_breaks_the_signature() {
         source_date_epoch: EPOCH,
         signing_key: Some(&key),
         scriptlets: BTreeMap::new(),
+        ..Default::default()
     };
     let out = dir.join("p.apk");
     let written = write_package(&dir.join("tree"), &info(), &options, &out).unwrap();

@@ -1,0 +1,371 @@
+//! The in-build helper role: subcommands the frontend runs *inside* the
+//! build, from its own image, so that packaging needs no tool of the user's
+//! build environment. `build-apks` turns the `melange-out` tree and the
+//! plan's [`PackagingSpec`] into `<arch>/*.apk` and `<arch>/APKINDEX.tar.gz`,
+//! signed when the signing secret is mounted. Everything it prints goes to
+//! stderr, which BuildKit shows as the packaging step's log; the key itself
+//! is never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use crate::apk::index::write_index;
+use crate::apk::write::write_atomically;
+use crate::apk::{write_package, ApkFile, IndexRecord, PackageOptions, PkgInfo, SigningKey};
+use crate::plan::packaging::{SIGNING_SECRET_ID, SIGNING_SECRET_PATH};
+use crate::plan::{PackageSpec, PackagingSpec};
+
+/// Arguments of `build-apks` (set by the LLB the frontend emits).
+#[derive(Args, Debug)]
+pub struct BuildApksArgs {
+    /// The packaging spec (JSON) the plan computed.
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// The `melange-out` tree: one folder per package.
+    #[arg(long)]
+    pub tree: PathBuf,
+    /// Output folder; packages go to `<out>/<arch>/`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Private key (PEM); a missing file means an unsigned build.
+    #[arg(long, default_value = SIGNING_SECRET_PATH)]
+    pub signing_key: PathBuf,
+}
+
+/// Arguments of `signing-key-id`.
+#[derive(Args, Debug)]
+pub struct SigningKeyIdArgs {
+    /// Private key (PEM); a missing file means no key.
+    #[arg(long, default_value = SIGNING_SECRET_PATH)]
+    pub signing_key: PathBuf,
+    /// Where to write the answer.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Run `signing-key-id`: write [`key_id`] of the secret's key, or `none`.
+/// A secret that is not a usable key fails here, before anything is built.
+pub fn signing_key_id(args: &SigningKeyIdArgs) -> Result<String, String> {
+    let key = signing_key(&args.signing_key, "probe")?;
+    let answer = key.as_ref().map(key_id).unwrap_or_else(|| "none".into());
+    std::fs::write(&args.out, format!("{answer}\n"))
+        .map_err(|e| format!("{}: {e}", args.out.display()))?;
+    Ok(match key {
+        Some(_) => format!("secret {SIGNING_SECRET_ID}: RSA key {answer}"),
+        None => format!("no {SIGNING_SECRET_ID} secret: the packages will be unsigned"),
+    })
+}
+
+/// `sha256:<hex>` of the public key (PKCS#1 DER): names a key without
+/// revealing anything secret.
+pub fn key_id(key: &SigningKey) -> String {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let der = key
+        .public_key()
+        .to_pkcs1_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(der)))
+}
+
+/// The answer file of `signing-key-id`: `Some(id)`, or `None` for `none`.
+pub fn parse_key_id(answer: &str) -> Result<Option<String>, String> {
+    match answer.trim() {
+        "none" => Ok(None),
+        id if id.starts_with("sha256:") && id.len() == 7 + 64 => Ok(Some(id.to_string())),
+        other => Err(format!("unexpected signing key probe answer {other:?}")),
+    }
+}
+
+/// Run `build-apks`: a summary of what was written, or why it failed.
+pub fn build_apks(args: &BuildApksArgs) -> Result<String, String> {
+    let started = Instant::now();
+    let text =
+        std::fs::read_to_string(&args.spec).map_err(|e| format!("{}: {e}", args.spec.display()))?;
+    let spec: PackagingSpec = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a packaging spec: {e}", args.spec.display()))?;
+    let key = signing_key(&args.signing_key, &spec.signing_key_name)?;
+    let mounted = key.as_ref().map(key_id).unwrap_or_default();
+    if mounted != spec.signing_key_id {
+        let name = |id: &str| match id {
+            "" => "no key".to_string(),
+            id => format!("key {id}"),
+        };
+        return Err(format!(
+            "the {SIGNING_SECRET_ID} secret changed during the build: planned with {}, packaging got {}",
+            name(&spec.signing_key_id),
+            name(&mounted)
+        ));
+    }
+    match &key {
+        Some(key) => eprintln!("signing packages and index with {}", key.key_name),
+        None => eprintln!(
+            "no `{SIGNING_SECRET_ID}` secret: packages and APKINDEX.tar.gz are UNSIGNED \
+             (pass --secret id={SIGNING_SECRET_ID},src=PRIVATE_KEY to sign them)"
+        ),
+    }
+    let arch_dir = args.out.join(&spec.arch);
+    std::fs::create_dir_all(&arch_dir).map_err(|e| format!("{}: {e}", arch_dir.display()))?;
+    let mut records = Vec::with_capacity(spec.packages.len());
+    let mut summary = String::new();
+    for package in &spec.packages {
+        let record = write_one(&spec, package, &args.tree, &arch_dir, key.as_ref())?;
+        summary.push_str(&format!(
+            "{}/{} ({} bytes, installed {})\n",
+            spec.arch,
+            package.file_name(),
+            record.size,
+            record.installed_size
+        ));
+        records.push(record);
+    }
+    let index = write_index(&records, "", key.as_ref()).map_err(|e| e.to_string())?;
+    let index_path = arch_dir.join("APKINDEX.tar.gz");
+    write_atomically(&index_path, |file| std::io::Write::write_all(file, &index))
+        .map_err(|e| e.to_string())?;
+    summary.push_str(&format!(
+        "{}/APKINDEX.tar.gz ({} packages, {}) in {:.2}s",
+        spec.arch,
+        records.len(),
+        match &key {
+            Some(key) => format!("signed by {}", key.key_name),
+            None => "unsigned".to_string(),
+        },
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(summary)
+}
+
+/// The signing key from the secret mount, if the client passed the secret.
+/// Errors name the secret, never its content.
+fn signing_key(path: &Path, key_name: &str) -> Result<Option<SigningKey>, String> {
+    let pem = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("secret {SIGNING_SECRET_ID}: cannot read it: {e}")),
+    };
+    if pem.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let pem = String::from_utf8(pem)
+        .map_err(|_| format!("secret {SIGNING_SECRET_ID}: not a PEM file (not text)"))?;
+    SigningKey::from_pem(key_name, &pem)
+        .map(Some)
+        .map_err(|e| format!("secret {SIGNING_SECRET_ID}: {e}"))
+}
+
+/// Write one package and return its index record.
+fn write_one(
+    spec: &PackagingSpec,
+    package: &PackageSpec,
+    tree: &Path,
+    arch_dir: &Path,
+    key: Option<&SigningKey>,
+) -> Result<IndexRecord, String> {
+    let dir = tree.join(&package.name);
+    if !dir.is_dir() {
+        return Err(format!(
+            "package {}: its folder melange-out/{} is missing (did a step remove it?)",
+            package.name, package.name
+        ));
+    }
+    let info = pkginfo(spec, package);
+    // Hook: automatic `so:`/`cmd:`/`pc:` dependencies (honouring
+    // package.no_provides / no_depends / no_commands) are merged into
+    // `info.depends` / `info.provides` here, and the SPDX SBOM is added to
+    // the tree at var/lib/db/sbom/, once those scanners exist in `apk`.
+    let options = PackageOptions {
+        source_date_epoch: spec.source_date_epoch,
+        signing_key: key,
+        scriptlets: package
+            .scriptlets
+            .iter()
+            .map(|(name, script)| (name.clone(), script.clone().into_bytes()))
+            .collect::<BTreeMap<_, _>>(),
+        melange_yaml: Some(spec.melange_yaml.clone().into_bytes()).filter(|yaml| !yaml.is_empty()),
+    };
+    let out = arch_dir.join(package.file_name());
+    write_package(&dir, &info, &options, &out)
+        .map_err(|e| format!("package {}: {e}", package.name))?;
+    // Read back what was written: the index describes the exact bytes.
+    let bytes = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let apk = ApkFile::parse(&bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(IndexRecord::from_package(&apk))
+}
+
+/// `.PKGINFO` fields from the spec (`size` and `datahash` are filled in by
+/// the writer).
+pub fn pkginfo(spec: &PackagingSpec, package: &PackageSpec) -> PkgInfo {
+    PkgInfo {
+        pkgname: package.name.clone(),
+        pkgver: package.version.clone(),
+        arch: spec.arch.clone(),
+        origin: package.origin.clone(),
+        pkgdesc: package.description.clone(),
+        url: package.url.clone(),
+        commit: package.commit.clone(),
+        maintainer: package.maintainer.clone(),
+        builddate: spec.source_date_epoch,
+        license: package.licenses.clone(),
+        depends: package.depends.clone(),
+        provides: package.provides.clone(),
+        replaces: package.replaces.clone(),
+        provider_priority: package.provider_priority,
+        replaces_priority: package.replaces_priority,
+        triggers: package.triggers.clone(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::apk::sign::generate_key_pem;
+    use crate::apk::tools::verify_file;
+    use crate::apk::{Keyring, Verified};
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mf-helper-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn package(name: &str) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: "1.0-r2".into(),
+            origin: "demo".into(),
+            description: format!("{name} package"),
+            url: String::new(),
+            commit: String::new(),
+            maintainer: String::new(),
+            licenses: vec!["MIT".into()],
+            depends: vec!["busybox".into()],
+            provides: Vec::new(),
+            replaces: Vec::new(),
+            provider_priority: 0,
+            replaces_priority: 0,
+            triggers: Vec::new(),
+            scriptlets: BTreeMap::from([(".post-install".into(), "#!/bin/sh\n".into())]),
+            no_provides: false,
+            no_depends: false,
+            no_commands: false,
+        }
+    }
+
+    /// A tree with two packages, a spec file, and the arguments.
+    fn setup(dir: &Path, key_id: &str) -> BuildApksArgs {
+        for name in ["demo", "demo-doc"] {
+            let bin = dir.join("tree").join(name).join("usr/bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join(name), format!("{name}\n")).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let spec = PackagingSpec {
+            arch: "x86_64".into(),
+            source_date_epoch: 1_700_000_000,
+            signing_key_name: "melange.rsa".into(),
+            signing_key_id: key_id.into(),
+            melange_yaml: "package: {name: demo}\n".into(),
+            packages: vec![package("demo"), package("demo-doc")],
+        };
+        std::fs::write(dir.join("spec.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        BuildApksArgs {
+            spec: dir.join("spec.json"),
+            tree: dir.join("tree"),
+            out: dir.join("out"),
+            signing_key: dir.join("melange.rsa"),
+        }
+    }
+
+    #[test]
+    fn signed_packages_and_index_verify_and_rebuild_identically() {
+        let dir = scratch("signed");
+        let (private, public) = generate_key_pem(2048).unwrap();
+        std::fs::write(dir.join("melange.rsa"), &private).unwrap();
+        let keys = dir.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
+        let id_args = SigningKeyIdArgs {
+            signing_key: dir.join("melange.rsa"),
+            out: dir.join("id"),
+        };
+        signing_key_id(&id_args).unwrap();
+        let id = parse_key_id(&std::fs::read_to_string(dir.join("id")).unwrap())
+            .unwrap()
+            .unwrap();
+        let args = setup(&dir, &id);
+        let summary = build_apks(&args).unwrap();
+        assert!(summary.contains("x86_64/demo-doc-1.0-r2.apk"), "{summary}");
+        assert!(summary.contains("signed by melange.rsa.pub"), "{summary}");
+        let keyring = Keyring::from_dir(&keys).unwrap();
+        let arch = dir.join("out/x86_64");
+        for file in ["demo-1.0-r2.apk", "demo-doc-1.0-r2.apk", "APKINDEX.tar.gz"] {
+            match verify_file(&arch.join(file), &keyring).unwrap() {
+                Verified::Signed { key } => assert_eq!(key, "melange.rsa.pub"),
+                Verified::Unsigned => panic!("{file} unsigned"),
+            }
+        }
+        let apk = ApkFile::parse(&std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap()).unwrap();
+        assert_eq!(apk.pkginfo.builddate, 1_700_000_000);
+        assert_eq!(apk.pkginfo.depends, ["busybox"]);
+        let names: Vec<&str> = apk.control_files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, [".melange.yaml", ".post-install"]);
+        let first = std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap();
+        let index = std::fs::read(arch.join("APKINDEX.tar.gz")).unwrap();
+        build_apks(&args).unwrap();
+        assert_eq!(first, std::fs::read(arch.join("demo-1.0-r2.apk")).unwrap());
+        assert_eq!(index, std::fs::read(arch.join("APKINDEX.tar.gz")).unwrap());
+    }
+
+    #[test]
+    fn no_secret_means_unsigned_and_a_changed_secret_is_refused() {
+        let dir = scratch("unsigned");
+        let args = setup(&dir, "");
+        let summary = build_apks(&args).unwrap();
+        assert!(summary.contains("unsigned"), "{summary}");
+        let keyring = Keyring::new();
+        let index = dir.join("out/x86_64/APKINDEX.tar.gz");
+        assert!(matches!(
+            verify_file(&index, &keyring).unwrap(),
+            Verified::Unsigned
+        ));
+        let (private, _) = generate_key_pem(2048).unwrap();
+        std::fs::write(dir.join("melange.rsa"), private).unwrap();
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("secret changed during the build"), "{err}");
+        assert!(!err.contains("PRIVATE"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_that_is_no_key_fails_without_echoing_it() {
+        let dir = scratch("badkey");
+        std::fs::write(dir.join("melange.rsa"), "hunter2-not-a-key\n").unwrap();
+        let err = signing_key_id(&SigningKeyIdArgs {
+            signing_key: dir.join("melange.rsa"),
+            out: dir.join("id"),
+        })
+        .unwrap_err();
+        assert!(err.starts_with("secret melange.rsa: "), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert_eq!(parse_key_id("none\n").unwrap(), None);
+        assert!(parse_key_id("sha256:short").is_err());
+    }
+
+    #[test]
+    fn a_missing_package_folder_is_named() {
+        let dir = scratch("missing");
+        let args = setup(&dir, "");
+        std::fs::remove_dir_all(dir.join("tree/demo-doc")).unwrap();
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("melange-out/demo-doc is missing"), "{err}");
+    }
+}

@@ -1,0 +1,174 @@
+//! The LLB of packaging: the frontend's own image runs its own binary, so no
+//! tool of the build environment is involved.
+//!
+//! - [`package`]: the packaging step. `build-apks` reads the spec and the
+//!   `melange-out` tree (both read-only) and writes `<arch>/*.apk` and
+//!   `<arch>/APKINDEX.tar.gz` into an empty mount, which is the result.
+//! - [`signing_probe`]: a step run on every build (never cached) that
+//!   reports the fingerprint of the signing secret's public key, or `none`.
+//!   The frontend puts that fingerprint into the spec, so the packaging
+//!   step's cache key changes when the key is added, removed or replaced.
+//!
+//! In both, the private key is an optional secret mount: BuildKit keeps
+//! secrets out of the definition and of cache keys, so it never appears
+//! in the LLB.
+
+use std::collections::BTreeMap;
+
+use super::compile::ContextSource;
+use super::graph::{Graph, LlbError, OpInfo, State};
+use super::ops::{Exec, FileAction, Mount, Network};
+use crate::plan::packaging::{
+    HELPER_BINARY, HELPER_SUBCOMMAND, PACKAGES_DIR, PROBE_SUBCOMMAND, SIGNING_SECRET_ID,
+    SIGNING_SECRET_PATH, SPEC_DIR, SPEC_FILE, TREE_DIR,
+};
+use crate::plan::{BuildPlan, PackagingSpec, OUT_DIR};
+use crate::proto::pb;
+
+/// Where the probe writes its answer, and the file name of it.
+pub const PROBE_DIR: &str = "/probe";
+/// The probe's answer file inside its output.
+pub const PROBE_FILE: &str = "signing-key-id";
+
+/// The packaging step over `built` (the last pipeline step's filesystem).
+pub(super) fn package(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    spec: &PackagingSpec,
+    built: State,
+    helper: State,
+) -> Result<State, LlbError> {
+    let json = serde_json::to_vec_pretty(spec)
+        .map_err(|e| LlbError::InvalidDefinition(format!("packaging spec: {e}")))?;
+    let spec_state = graph.file(
+        &State::scratch(),
+        vec![FileAction::Mkfile {
+            path: format!("/{SPEC_FILE}"),
+            mode: 0o444,
+            data: json,
+        }],
+        OpInfo::named("packaging metadata"),
+    )?;
+    let exec = helper_exec(
+        helper,
+        vec![
+            HELPER_SUBCOMMAND.into(),
+            "--spec".into(),
+            format!("{SPEC_DIR}/{SPEC_FILE}"),
+            "--tree".into(),
+            TREE_DIR.into(),
+            "--out".into(),
+            PACKAGES_DIR.into(),
+            "--signing-key".into(),
+            SIGNING_SECRET_PATH.into(),
+        ],
+        vec![
+            Mount::Bind {
+                dest: TREE_DIR.into(),
+                source: built,
+                selector: Some(OUT_DIR.into()),
+                readonly: true,
+            },
+            Mount::Bind {
+                dest: SPEC_DIR.into(),
+                source: spec_state,
+                selector: None,
+                readonly: true,
+            },
+            output_mount(PACKAGES_DIR),
+            secret_mount(),
+        ],
+    );
+    let outputs = graph.exec(exec, OpInfo::named(plan.result_step.clone()))?;
+    outputs
+        .binds
+        .into_iter()
+        .next()
+        .ok_or_else(|| LlbError::InvalidDefinition("packaging step has no output mount".into()))
+}
+
+/// A definition whose result holds [`PROBE_FILE`]: `sha256:<hex>` of the
+/// signing secret's public key, or `none` without the secret. Never cached,
+/// so it answers for the secret of this build; `session` (the client
+/// session ID) makes the op unique to this build, because BuildKit runs
+/// identical ops of concurrent builds once, with one build's secrets.
+pub fn signing_probe(
+    helper: &ContextSource,
+    platform: pb::Platform,
+    caps: super::CapSet,
+    session: &str,
+) -> Result<pb::Definition, LlbError> {
+    let mut graph = Graph::new(platform, caps);
+    let root = match helper {
+        ContextSource::Image(reference) => graph.image(
+            reference,
+            OpInfo::named(format!("packaging helper: {reference}")),
+        )?,
+        ContextSource::Input(definition) => graph.import(definition)?,
+        ContextSource::Local(name) => {
+            return Err(LlbError::InvalidDefinition(format!(
+                "the packaging helper cannot be a local directory ({name})"
+            )))
+        }
+    };
+    let mut exec = helper_exec(
+        root,
+        vec![
+            PROBE_SUBCOMMAND.into(),
+            "--signing-key".into(),
+            SIGNING_SECRET_PATH.into(),
+            "--out".into(),
+            format!("{PROBE_DIR}/{PROBE_FILE}"),
+        ],
+        vec![output_mount(PROBE_DIR), secret_mount()],
+    );
+    exec.env
+        .insert("MELANGE_BUILD_SESSION".into(), session.to_string());
+    let info = OpInfo {
+        name: Some(format!("check the {SIGNING_SECRET_ID} signing secret")),
+        ignore_cache: true,
+        ..Default::default()
+    };
+    let outputs = graph.exec(exec, info)?;
+    let result =
+        outputs.binds.into_iter().next().ok_or_else(|| {
+            LlbError::InvalidDefinition("signing probe has no output mount".into())
+        })?;
+    Ok(graph.finish(&result))
+}
+
+/// The helper binary with `args`, no network, as the image's user (root).
+fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+    let mut argv = vec![HELPER_BINARY.to_string()];
+    argv.extend(args);
+    Exec {
+        args: argv,
+        env: BTreeMap::from([("PATH".to_string(), "/".to_string())]),
+        cwd: "/".into(),
+        user: String::new(),
+        network: Network::None,
+        root,
+        mounts,
+        insecure: false,
+    }
+}
+
+/// An empty writable mount whose result is an output of the exec.
+fn output_mount(dest: &str) -> Mount {
+    Mount::Bind {
+        dest: dest.into(),
+        source: State::scratch(),
+        selector: None,
+        readonly: false,
+    }
+}
+
+/// The signing key, if the client passed it (never an error when absent).
+fn secret_mount() -> Mount {
+    Mount::Secret {
+        dest: SIGNING_SECRET_PATH.into(),
+        id: SIGNING_SECRET_ID.into(),
+        mode: 0o400,
+        optional: true,
+    }
+}
