@@ -22,6 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".")
         // Only LLB types are shown as JSON (`melange-frontend plan`).
         .type_attribute(".pb", "#[derive(serde::Serialize)]")
+        // File contents read as text in the JSON (numbers arrays otherwise).
+        .field_attribute(
+            ".pb.FileActionMkFile.data",
+            "#[serde(serialize_with = \"crate::proto::bytes_as_text\")]",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

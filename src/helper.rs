@@ -13,7 +13,9 @@ use std::time::Instant;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
+use crate::apk::deps::{self, ScanOptions};
 use crate::apk::index::write_index;
+use crate::apk::sbom::{self, Copyright, SbomInput};
 use crate::apk::write::write_atomically;
 use crate::apk::{write_package, ApkFile, IndexRecord, PackageOptions, PkgInfo, SigningKey};
 use crate::plan::packaging::{SIGNING_SECRET_ID, SIGNING_SECRET_PATH};
@@ -108,6 +110,15 @@ pub fn build_apks(args: &BuildApksArgs) -> Result<String, String> {
              (pass --secret id={SIGNING_SECRET_ID},src=PRIVATE_KEY to sign them)"
         ),
     }
+    // Every folder first: a missing one fails before anything is written.
+    for package in &spec.packages {
+        if !args.tree.join(&package.name).is_dir() {
+            return Err(format!(
+                "package {}: its folder melange-out/{} is missing (did a step remove it?)",
+                package.name, package.name
+            ));
+        }
+    }
     let arch_dir = args.out.join(&spec.arch);
     std::fs::create_dir_all(&arch_dir).map_err(|e| format!("{}: {e}", arch_dir.display()))?;
     let mut records = Vec::with_capacity(spec.packages.len());
@@ -173,11 +184,15 @@ fn write_one(
             package.name, package.name
         ));
     }
-    let info = pkginfo(spec, package);
-    // Hook: automatic `so:`/`cmd:`/`pc:` dependencies (honouring
-    // package.no_provides / no_depends / no_commands) are merged into
-    // `info.depends` / `info.provides` here, and the SPDX SBOM is added to
-    // the tree at var/lib/db/sbom/, once those scanners exist in `apk`.
+    write_sbom(spec, package, &dir)?;
+    let mut info = pkginfo(spec, package);
+    let scan = deps::scan(&dir, &scan_options(spec, package, tree))
+        .map_err(|e| format!("package {}: {e}", package.name))?;
+    for warning in &scan.warnings {
+        eprintln!("package {}: {warning}", package.name);
+    }
+    info.depends = scan.depends;
+    info.provides = scan.provides;
     let options = PackageOptions {
         source_date_epoch: spec.source_date_epoch,
         signing_key: key,
@@ -195,6 +210,67 @@ fn write_one(
     let bytes = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let apk = ApkFile::parse(&bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(IndexRecord::from_package(&apk))
+}
+
+/// What the dependency scan needs: the package's switches and declared
+/// lists, and every package of the build as relatives (origin first), so a
+/// `-dev` package's `.so` links resolve to the library package's SONAME.
+fn scan_options(spec: &PackagingSpec, package: &PackageSpec, tree: &Path) -> ScanOptions {
+    ScanOptions {
+        package_name: package.name.clone(),
+        version: package.version.clone(),
+        no_provides: package.no_provides,
+        no_depends: package.no_depends,
+        no_commands: package.no_commands,
+        no_versioned_shlib_deps: false,
+        declared_depends: package.depends.clone(),
+        declared_provides: package.provides.clone(),
+        relatives: spec.packages.iter().map(|p| tree.join(&p.name)).collect(),
+    }
+}
+
+/// The package's SPDX SBOM at `var/lib/db/sbom/<name>-<version>.spdx.json`
+/// inside its folder (the tree is a throwaway writable copy here).
+fn write_sbom(spec: &PackagingSpec, package: &PackageSpec, dir: &Path) -> Result<(), String> {
+    let fail = |e: String| format!("package {}: SBOM: {e}", package.name);
+    let (version, epoch) = package
+        .version
+        .rsplit_once("-r")
+        .and_then(|(v, e)| Some((v.to_string(), e.parse::<u64>().ok()?)))
+        .ok_or_else(|| {
+            fail(format!(
+                "version {:?} is not <version>-r<epoch>",
+                package.version
+            ))
+        })?;
+    let input = SbomInput {
+        name: package.name.clone(),
+        version: version.clone(),
+        epoch,
+        arch: spec.arch.clone(),
+        namespace: match package.maintainer.as_str() {
+            "" => "unknown".to_string(),
+            namespace => namespace.to_string(),
+        },
+        copyright: package
+            .licenses
+            .iter()
+            .map(|license| Copyright {
+                license: license.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        source_date_epoch: spec.source_date_epoch,
+        operating_system: None,
+        build_config: None,
+        creators: sbom::default_creators(),
+    };
+    let json = sbom::generate(&input).map_err(|e| fail(e.to_string()))?;
+    let path = dir.join(sbom::sbom_path(&package.name, &version, epoch));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| fail(format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(&path, json).map_err(|e| fail(format!("{}: {e}", path.display())))
 }
 
 /// `.PKGINFO` fields from the spec (`size` and `datahash` are filled in by

@@ -3,6 +3,15 @@
 //! the short aliases at the bottom are what the rest of the crate uses.
 #![allow(clippy::all, missing_docs)]
 
+/// Serialize bytes as a UTF-8 string when they are text (file contents in
+/// `melange-frontend plan` output), else as a list of numbers.
+pub fn bytes_as_text<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => serializer.collect_seq(bytes),
+    }
+}
+
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/pb.rs"));
 }

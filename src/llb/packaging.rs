@@ -1,8 +1,9 @@
 //! The LLB of packaging: the frontend's own image runs its own binary, so no
 //! tool of the build environment is involved.
 //!
-//! - [`package`]: the packaging step. `build-apks` reads the spec and the
-//!   `melange-out` tree (both read-only) and writes `<arch>/*.apk` and
+//! - [`package`]: the packaging step. `build-apks` reads the spec
+//!   (read-only) and the `melange-out` tree (a writable copy: it adds each
+//!   package's SBOM) and writes `<arch>/*.apk` and
 //!   `<arch>/APKINDEX.tar.gz` into an empty mount, which is the result.
 //! - [`signing_probe`]: a step run on every build (never cached) that
 //!   reports the fingerprint of the signing secret's public key, or `none`.
@@ -63,11 +64,14 @@ pub(super) fn package(
             SIGNING_SECRET_PATH.into(),
         ],
         vec![
+            // Writable so the helper can add each package's SBOM; the copy
+            // is this step's alone (BuildKit snapshots it, the built tree is
+            // not changed).
             Mount::Bind {
                 dest: TREE_DIR.into(),
                 source: built,
                 selector: Some(OUT_DIR.into()),
-                readonly: true,
+                readonly: false,
             },
             Mount::Bind {
                 dest: SPEC_DIR.into(),
@@ -80,10 +84,11 @@ pub(super) fn package(
         ],
     );
     let outputs = graph.exec(exec, OpInfo::named(plan.result_step.clone()))?;
+    // Outputs in mount order: the tree's copy, then the packages.
     outputs
         .binds
         .into_iter()
-        .next()
+        .nth(1)
         .ok_or_else(|| LlbError::InvalidDefinition("packaging step has no output mount".into()))
 }
 

@@ -92,7 +92,7 @@ fn spec_json(def: &pb::Definition) -> serde_json::Value {
 }
 
 #[test]
-fn packaging_runs_the_helper_over_a_read_only_tree_with_an_optional_secret() {
+fn packaging_runs_the_helper_over_a_private_copy_of_the_tree_with_an_optional_secret() {
     let def = compile_with(YAML, &[], &inputs(None));
     let (digest, exec) = packaging_exec(&def);
     let meta = exec.meta.as_ref().unwrap();
@@ -110,9 +110,9 @@ fn packaging_runs_the_helper_over_a_read_only_tree_with_an_optional_secret() {
         mounts,
         [
             ("/", "", false, 0),
-            ("/melange-out", "/home/build/melange-out", true, -1),
+            ("/melange-out", "/home/build/melange-out", false, 1),
             ("/melange-packaging", "", true, -1),
-            ("/packages", "", false, 1),
+            ("/packages", "", false, 2),
             ("/run/secrets/melange.rsa", "", false, -1),
         ]
     );
@@ -124,7 +124,7 @@ fn packaging_runs_the_helper_over_a_read_only_tree_with_an_optional_secret() {
     // The result is the /packages output of the packaging exec.
     let terminal = pb::Op::decode(def.def.last().unwrap().as_slice()).unwrap();
     assert_eq!(terminal.inputs[0].digest, digest);
-    assert_eq!(terminal.inputs[0].index, 1);
+    assert_eq!(terminal.inputs[0].index, 2);
     // The root is the helper image, not the build environment.
     let (_, root) = ops(&def)
         .into_iter()
