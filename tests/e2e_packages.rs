@@ -116,9 +116,30 @@ fn signed_reproducible_then_unsigned(engine: Engine) {
             "usr/share",
             "usr/share/hello",
             "usr/share/hello/greeting.txt",
-            "usr/share/hello/message.txt"
+            "usr/share/hello/message.txt",
+            "var",
+            "var/lib",
+            "var/lib/db",
+            "var/lib/db/sbom",
+            "var/lib/db/sbom/hello-0.17-r1.spdx.json"
         ]
     );
+    // The SPDX SBOM describes the package; the shell script provides a
+    // command and needs its interpreter (melange's automatic dependencies).
+    let sbom = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(out1.join("x86_64/hello-0.17-r1.apk"))
+        .arg("var/lib/db/sbom/hello-0.17-r1.spdx.json")
+        .output()
+        .unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    assert!(sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "hello" && p["versionInfo"] == "0.17-r1"));
+    assert_eq!(info.provides, ["cmd:hello=0.17-r1"]);
     assert!(hello.entries.iter().all(|e| e.mtime == 1_700_000_000));
     assert!(hello
         .control_files
@@ -179,7 +200,7 @@ fn check_meta(out: &Path) {
     assert_eq!(info.maintainer, "wolfi");
     assert_eq!(info.license, ["Apache-2.0", "MIT"]);
     assert_eq!(info.depends, ["busybox", "meta-lib=2.1-r3"]);
-    assert_eq!(info.provides, ["meta-tool=2.1-r3"]);
+    assert_eq!(info.provides, ["cmd:meta=2.1-r3", "meta-tool=2.1-r3"]);
     assert_eq!(info.replaces, ["old-meta"]);
     assert_eq!((info.provider_priority, info.replaces_priority), (10, 5));
     assert_eq!(info.triggers, ["/usr/share/meta"]);
