@@ -13,18 +13,22 @@
 //! tree) and [`tools`] (the file-level operations behind the host
 //! subcommands `keygen`, `index`, `sign-index` and `verify`).
 
+pub mod constraint;
 mod error;
 pub mod gzip;
 pub mod index;
 pub mod package;
 pub mod pkginfo;
+pub mod resolve;
 pub mod sign;
 pub mod tarball;
 pub mod tools;
 pub mod tree;
 pub mod verify;
+pub mod version;
 pub mod write;
 
+pub use constraint::{Dependency, Provide};
 pub use error::ApkError;
 pub use index::{ApkIndex, IndexRecord};
 pub use package::{ApkFile, DataEntry, EntryKind};
