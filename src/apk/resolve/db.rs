@@ -59,7 +59,8 @@ pub(super) struct Pkg<'a> {
     pub provides: Vec<(NameId, Provide)>,
     pub install_if: Vec<Dep>,
     pub replaces: Vec<Dep>,
-    /// Why apk-tools would never install it (an unreadable `D:`).
+    /// Why apk-tools would never install it (an unreadable `D:`, an unknown
+    /// upper-case index field).
     pub broken: Option<String>,
 }
 
@@ -189,10 +190,15 @@ impl<'a> Db<'a> {
         let name = self.intern(&record.name);
         // As apk: an unreadable D: makes the package uninstallable, an
         // unreadable i: disables install_if, unreadable p: entries are dropped.
-        let (depends, broken) = match self.deps(&record.depends) {
+        let (depends, mut broken) = match self.deps(&record.depends) {
             Ok(deps) => (deps, None),
             Err(e) => (Vec::new(), Some(format!("D: {e}"))),
         };
+        // An unknown upper-case field is a format this apk does not know
+        // how to install (lower-case ones are informational).
+        if let Some((key, _)) = record.other.iter().find(|(k, _)| k.is_ascii_uppercase()) {
+            broken.get_or_insert_with(|| format!("unknown index field {key}:"));
+        }
         let install_if = self.deps(&record.install_if).unwrap_or_default();
         let replaces = record
             .replaces

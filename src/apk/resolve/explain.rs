@@ -33,6 +33,9 @@ pub enum Problem {
     Package {
         /// `name-version`.
         package: String,
+        /// Why it cannot be installed at all (an index entry in a format
+        /// apk cannot install).
+        broken: Option<String>,
         /// `@tag`s of the repositories holding it, when pinning forbids it.
         masked_in: Vec<String>,
         /// Other chosen packages claiming one of its names.
@@ -83,6 +86,7 @@ impl fmt::Display for Report {
                 }
                 Problem::Package {
                     package,
+                    broken,
                     masked_in,
                     conflicts,
                     breaks,
@@ -90,6 +94,9 @@ impl fmt::Display for Report {
                     rejected,
                 } => {
                     writeln!(f, "  {package}:")?;
+                    if let Some(reason) = broken {
+                        writeln!(f, "    cannot be installed: {reason}")?;
+                    }
                     line(f, "masked in", masked_in)?;
                     line(f, "conflicts", conflicts)?;
                     line(f, "breaks", breaks)?;
@@ -275,7 +282,8 @@ impl Explainer<'_, '_, '_> {
                 breaks.push(self.requirer(via));
             }
         }
-        if masked_in.is_empty() && conflicts.is_empty() && breaks.is_empty() {
+        let broken = db.pkgs[pkg].broken.clone();
+        if broken.is_none() && masked_in.is_empty() && conflicts.is_empty() && breaks.is_empty() {
             return;
         }
         let own = db.pkgs[pkg].name;
@@ -290,6 +298,7 @@ impl Explainer<'_, '_, '_> {
             .collect();
         self.problems.push(Problem::Package {
             package: db.pkg_label(pkg),
+            broken,
             masked_in,
             conflicts,
             breaks,
@@ -302,7 +311,7 @@ impl Explainer<'_, '_, '_> {
     fn why(&self, pkg: PkgId) -> Option<String> {
         let (s, db) = (self.s, self.s.db);
         if let Some(broken) = &db.pkgs[pkg].broken {
-            return Some(format!("unreadable {broken}"));
+            return Some(format!("cannot be installed: {broken}"));
         }
         Some(match s.pkgs[pkg].rejected? {
             Rejection::Constraint(via) => format!("breaks {}", self.requirer(via)),

@@ -110,3 +110,39 @@ fn alpine_impossible_world_is_explained() {
         matches!(&report.problems[0], Problem::Missing { name, .. } if name == "no-such-thing")
     );
 }
+
+#[test]
+fn alpine_provider_priority_and_install_if() {
+    let idx = index("alpine-316/APKINDEX.tar.gz");
+    let repos = [Repository {
+        tag: None,
+        records: &idx.records,
+    }];
+    let names = |text: &str| -> Vec<String> {
+        let resolution = resolve(&repos, &world(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+        resolution.packages.into_iter().map(|p| p.name).collect()
+    };
+    // icu-libs needs icu-data=71.1-r2: icu-data-en (k:100) and
+    // icu-data-full (k:10) both provide it; the priority decides.
+    let icu = names("icu-libs");
+    assert!(icu.iter().any(|n| n == "icu-data-en"), "{icu:?}");
+    assert!(!icu.iter().any(|n| n == "icu-data-full"), "{icu:?}");
+    assert_eq!(
+        names("icu-libs icu-data-full")
+            .iter()
+            .filter(|n| n.starts_with("icu-data"))
+            .count(),
+        1
+    );
+    // perl-timedate-doc has i:docs perl-timedate=2.33-r1.
+    assert!(!names("perl-timedate")
+        .iter()
+        .any(|n| n == "perl-timedate-doc"));
+    let with_docs = names("perl-timedate docs");
+    let pos = |n: &str| with_docs.iter().position(|x| x == n);
+    assert!(
+        pos("perl-timedate-doc") > pos("perl-timedate"),
+        "{with_docs:?}"
+    );
+    assert!(pos("perl-timedate-doc") > pos("docs"), "{with_docs:?}");
+}
