@@ -9,24 +9,31 @@
 //! *compressed* bytes of a member, so members are always kept as the exact
 //! byte ranges found in (or written to) the file.
 //!
-//! Everything here is pure except [`write`](mod@write) (reads the package's directory
-//! tree), [`deps`] (scans it for automatic dependencies) and [`tools`] (the file-level operations behind the host
-//! subcommands `keygen`, `index`, `sign-index` and `verify`).
+//! Everything here is pure except [`write`](mod@write) (reads the package's
+//! directory tree), [`deps`] (scans it for automatic dependencies) and
+//! [`tools`] (the file-level operations behind the host subcommands
+//! `keygen`, `index`, `sign-index` and `verify`). [`version`],
+//! [`constraint`] and [`resolve`] are apk's version ordering, dependency
+//! atoms and solver, for building environments from repositories.
 
+pub mod constraint;
 pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
 pub mod package;
 pub mod pkginfo;
+pub mod resolve;
 pub mod sbom;
 pub mod sign;
 pub mod tarball;
 pub mod tools;
 pub mod tree;
 pub mod verify;
+pub mod version;
 pub mod write;
 
+pub use constraint::{Dependency, Provide};
 pub use error::ApkError;
 pub use index::{ApkIndex, IndexRecord};
 pub use package::{ApkFile, DataEntry, EntryKind};

@@ -2,6 +2,7 @@
 //! from the shared fixtures), writer round trips, and the host tools.
 
 mod fixtures;
+mod resolve;
 mod roundtrip;
 mod tools;
 
