@@ -1,12 +1,19 @@
 //! Gzip members: finding their exact byte ranges in a file (hashes and
 //! signatures are over the compressed bytes) and writing them
-//! deterministically (no file name, mtime 0, best compression).
+//! deterministically (no file name, mtime 0, input fed to the compressor in
+//! fixed pieces).
+//!
+//! The backend is flate2 over zlib-rs (a Rust port of zlib-ng): at level 6
+//! it compresses ~1.6x faster than `gzip -6` and than flate2's default
+//! miniz_oxide, with output as small. Its match finder's hash is the same
+//! scalar function on every CPU (SIMD only speeds up comparisons that give
+//! the same lengths), so members do not depend on the machine either.
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use flate2::bufread::GzDecoder;
-use flate2::{Compression, GzBuilder};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use super::ApkError;
 
@@ -77,15 +84,141 @@ impl Read for MemberReader<'_> {
     }
 }
 
-/// A gzip encoder with a deterministic header (mtime 0, no name, OS 255)
-/// and level 9, so the same input always gives the same bytes.
-pub fn encoder<W: Write>(sink: W) -> flate2::write::GzEncoder<W> {
-    GzBuilder::new().mtime(0).write(sink, Compression::best())
+/// Compression level of the data member: gzip's default, so packaging
+/// costs about what `tar | gzip -6` costs (level 9 was ~2x slower for ~1%
+/// smaller packages).
+pub const DATA_LEVEL: u32 = 6;
+
+/// Compression level of the small members (control, signature, index):
+/// they are a few KiB, so the best compression costs nothing.
+pub const SMALL_LEVEL: u32 = 9;
+
+/// Input is handed to the compressor in pieces of exactly this size, cut at
+/// fixed offsets of the stream. zlib-rs (like zlib-ng) emits different,
+/// equally valid bytes when the same input arrives in different pieces, so
+/// the pieces must depend on the stream alone, never on how callers split
+/// their writes (file read sizes, header sizes).
+const CHUNK: usize = 128 * 1024;
+
+/// Output buffer handed to every compressor call (always empty at the call,
+/// for the same reason as [`CHUNK`]).
+const OUT: usize = 128 * 1024;
+
+/// gzip member header: no name, mtime 0, OS 255 ("unknown"); XFL (byte 8)
+/// is set per level by [`GzipWriter::new`], as `gzip` and flate2 do.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// A deterministic gzip member writer: the same bytes in, whatever the
+/// write sizes, give the same member out (see [`CHUNK`]). Raw deflate from
+/// flate2's zlib-rs backend, with the header and the CRC-32/size trailer
+/// written here. Call [`finish`](GzipWriter::finish) to complete it.
+pub struct GzipWriter<W: Write> {
+    inner: W,
+    deflate: Compress,
+    crc: Crc,
+    /// Input not yet compressed (less than one chunk).
+    pending: Vec<u8>,
+    out: Box<[u8]>,
+    header: Option<[u8; 10]>,
 }
 
-/// Compress `content` as one deterministic gzip member.
+impl<W: Write> GzipWriter<W> {
+    /// Start a member at `level` (0–9) written to `inner`.
+    pub fn new(inner: W, level: u32) -> Self {
+        let level = level.min(9);
+        let mut header = HEADER;
+        header[8] = match level {
+            9 => 2,
+            0 | 1 => 4,
+            _ => 0,
+        };
+        GzipWriter {
+            inner,
+            deflate: Compress::new(Compression::new(level), false),
+            crc: Crc::new(),
+            pending: Vec::with_capacity(CHUNK),
+            out: vec![0; OUT].into_boxed_slice(),
+            header: Some(header),
+        }
+    }
+
+    /// Compress one chunk (or, finishing, the last partial one) and write
+    /// out whatever the compressor produced.
+    fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
+        if let Some(header) = self.header.take() {
+            self.inner.write_all(&header)?;
+        }
+        self.crc.update(input);
+        loop {
+            let (before_in, before_out) = (self.deflate.total_in(), self.deflate.total_out());
+            let status = self
+                .deflate
+                .compress(input, &mut self.out, flush)
+                .map_err(io::Error::other)?;
+            let consumed = (self.deflate.total_in() - before_in) as usize;
+            let produced = (self.deflate.total_out() - before_out) as usize;
+            input = input.get(consumed..).unwrap_or_default();
+            self.inner.write_all(&self.out[..produced])?;
+            let done = match flush {
+                FlushCompress::Finish => status == Status::StreamEnd,
+                _ => input.is_empty(),
+            };
+            if done {
+                return Ok(());
+            }
+            if consumed == 0 && produced == 0 {
+                return Err(io::Error::other("deflate made no progress"));
+            }
+        }
+    }
+
+    /// Compress what is left, write the trailer and return the sink.
+    pub fn finish(mut self) -> io::Result<W> {
+        let pending = std::mem::take(&mut self.pending);
+        self.deflate(&pending, FlushCompress::Finish)?;
+        self.inner.write_all(&self.crc.sum().to_le_bytes())?;
+        // ISIZE: the input length modulo 2^32, as gzip defines it.
+        self.inner.write_all(&self.crc.amount().to_le_bytes())?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for GzipWriter<W> {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        while !buf.is_empty() {
+            if self.pending.is_empty() && buf.len() >= CHUNK {
+                // Whole chunks straight from the caller's buffer: no copy.
+                let (chunk, rest) = buf.split_at(CHUNK);
+                self.deflate(chunk, FlushCompress::None)?;
+                buf = rest;
+                continue;
+            }
+            let take = (CHUNK - self.pending.len()).min(buf.len());
+            self.pending.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if self.pending.len() == CHUNK {
+                let chunk = std::mem::take(&mut self.pending);
+                let result = self.deflate(&chunk, FlushCompress::None);
+                self.pending = chunk;
+                self.pending.clear();
+                result?;
+            }
+        }
+        Ok(len)
+    }
+
+    /// Writes out what the compressor has already produced; pending input
+    /// stays pending (a sync flush would change the bytes).
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Compress `content` as one deterministic gzip member ([`SMALL_LEVEL`]).
 pub fn compress(content: &[u8]) -> Vec<u8> {
-    let mut encoder = encoder(Vec::new());
+    let mut encoder = GzipWriter::new(Vec::new(), SMALL_LEVEL);
     // Writing to a Vec cannot fail.
     let _ = encoder.write_all(content);
     encoder.finish().unwrap_or_default()
@@ -122,5 +255,61 @@ impl<W: Write, D: sha2::Digest> Write for HashingWriter<W, D> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mixed input: text runs, a pseudo-random stretch, zeros.
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut x: u32 = 1;
+        for i in 0..40_000u32 {
+            out.extend_from_slice(format!("line {} of {}\n", i % 97, i % 13).as_bytes());
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out.extend_from_slice(&x.to_le_bytes()[..(i % 4) as usize]);
+        }
+        out.extend(std::iter::repeat_n(0u8, 300_000));
+        out
+    }
+
+    fn member(content: &[u8], piece: usize, level: u32) -> Vec<u8> {
+        let mut writer = GzipWriter::new(Vec::new(), level);
+        for part in content.chunks(piece) {
+            writer.write_all(part).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    #[test]
+    fn output_does_not_depend_on_write_sizes() {
+        let content = sample();
+        assert!(content.len() > 4 * CHUNK);
+        let whole = member(&content, content.len(), DATA_LEVEL);
+        for piece in [1, 511, 4093, CHUNK - 1, CHUNK, CHUNK + 1, 1 << 20] {
+            assert!(
+                member(&content, piece, DATA_LEVEL) == whole,
+                "piece {piece}"
+            );
+        }
+        let decoded = read_member(&whole, 0, "data").unwrap();
+        assert_eq!(decoded.range, 0..whole.len());
+        assert!(decoded.content == content);
+        assert_eq!(&whole[..10], b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff");
+    }
+
+    #[test]
+    fn empty_and_small_members_are_valid_gzip() {
+        for content in [&b""[..], b"x", b"hello hello hello hello"] {
+            let bytes = compress(content);
+            assert_eq!(bytes[8], 2, "XFL for level 9");
+            let decoded = read_member(&bytes, 0, "m").unwrap();
+            assert_eq!(decoded.content, content);
+            assert_eq!(decoded.range.end, bytes.len());
+        }
     }
 }

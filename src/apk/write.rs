@@ -6,7 +6,8 @@
 //! place only when complete.
 //!
 //! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
-//! owner names only for root, gzip headers without time or name.
+//! owner names only for root, gzip members without time or name fed to the
+//! compressor in fixed pieces ([`gzip::GzipWriter`]).
 //! Extended attributes are not archived: reading them needs a platform
 //! crate, and melange's build tree rarely carries any.
 
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::gzip::{self, HashingWriter};
+use super::gzip::{self, GzipWriter, HashingWriter};
 use super::package::{PAX_SHA1, SCRIPTLETS};
 use super::pkginfo::sorted_unique;
 use super::sign::{signature_member, SignatureAlgo};
@@ -189,7 +190,7 @@ pub fn write_data_member<W: Write>(
 ) -> Result<DataSummary, ApkError> {
     let entries = tree::walk(root)?;
     let mut hashing = HashingWriter::<W, Sha256>::new(sink);
-    let mut tar = gzip::encoder(&mut hashing);
+    let mut tar = GzipWriter::new(&mut hashing, gzip::DATA_LEVEL);
     let mut installed_size = 0;
     for entry in &entries {
         write_entry(&mut tar, entry, mtime)?;
