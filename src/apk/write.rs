@@ -1,19 +1,21 @@
 //! Writing a package from a directory tree. The data member is streamed to
-//! a temporary file next to the output (file contents are never held in
-//! memory) while its SHA-256 is computed; then `.PKGINFO` gets `size` and
-//! `datahash`, the control member and (with a key) the signature member are
-//! built, and the three members are joined into the output, renamed into
-//! place only when complete.
+//! a temporary file next to the output while its SHA-256 is computed; then
+//! `.PKGINFO` gets `size` and `datahash`, the control member and (with a
+//! key) the signature member are built, and the three members are joined
+//! into the output, renamed into place only when complete.
+//!
+//! Memory stays flat with the tree: the tree is visited one directory at a
+//! time ([`tree::visit`]), files up to [`SMALL_FILE`] are read once into one
+//! reused buffer (hashed, then archived from it), larger ones are read
+//! twice in [`READ_BUF`] pieces (the PAX SHA-1 must precede the content).
 //!
 //! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
 //! owner names only for root, gzip members without time or name fed to the
 //! compressor in fixed pieces ([`gzip::GzipWriter`]).
-//! Extended attributes are not archived: reading them needs a platform
-//! crate, and melange's build tree rarely carries any.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use sha1::Sha1;
@@ -25,6 +27,12 @@ use super::pkginfo::sorted_unique;
 use super::sign::{signature_member, SignatureAlgo};
 use super::tarball::{self, TarHeader, TarKind, END_OF_ARCHIVE};
 use super::tree::{self, TreeEntry, TreeKind};
+
+/// Files up to this size are read once, into one reused buffer.
+pub const SMALL_FILE: u64 = 1 << 20;
+
+/// Read size for larger files (read twice: hash, then archive).
+pub const READ_BUF: usize = 256 * 1024;
 use super::{ApkError, PkgInfo, SigningKey};
 
 /// melange's build user; its files are owned by root in the package.
@@ -98,6 +106,7 @@ fn write_with_data_file(
     write_atomically(out, |file| {
         file.write_all(&signature)?;
         file.write_all(&control)?;
+        // File to file: the kernel copies (copy_file_range), no user buffer.
         let mut data = File::open(data_path)?;
         io::copy(&mut data, file)?;
         Ok(())
@@ -188,16 +197,17 @@ pub fn write_data_member<W: Write>(
     mtime: u64,
     sink: W,
 ) -> Result<DataSummary, ApkError> {
-    let entries = tree::walk(root)?;
     let mut hashing = HashingWriter::<W, Sha256>::new(sink);
     let mut tar = GzipWriter::new(&mut hashing, gzip::DATA_LEVEL);
+    let mut buf = Vec::new();
     let mut installed_size = 0;
-    for entry in &entries {
-        write_entry(&mut tar, entry, mtime)?;
+    tree::visit(root, |entry| {
+        write_entry(&mut tar, &entry, mtime, &mut buf)?;
         if entry.kind == TreeKind::File {
             installed_size += entry.size;
         }
-    }
+        Ok(())
+    })?;
     let io_err = |e| ApkError::io(root, e);
     tar.write_all(&END_OF_ARCHIVE).map_err(io_err)?;
     tar.finish().map_err(io_err)?;
@@ -208,7 +218,13 @@ pub fn write_data_member<W: Write>(
     })
 }
 
-fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<(), ApkError> {
+/// Write one entry; `buf` is scratch space reused across entries.
+fn write_entry(
+    out: &mut impl Write,
+    entry: &TreeEntry,
+    mtime: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), ApkError> {
     let owner = |id: u64| if id == BUILD_UID { 0 } else { id };
     let mut header = TarHeader {
         path: entry.path.clone(),
@@ -238,40 +254,81 @@ fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<()
         TreeKind::File => {
             header.kind = TarKind::File;
             header.size = entry.size;
-            header
-                .pax
-                .insert(PAX_SHA1.into(), file_sha1(entry)?.into_bytes());
-            tarball::write_header(out, &header).map_err(io_err)?;
-            copy_exact(entry, out)?;
+            let mut file = File::open(&entry.source).map_err(io_err)?;
+            if entry.size <= SMALL_FILE {
+                buf.clear();
+                let n = (&mut file)
+                    .take(entry.size + 1)
+                    .read_to_end(buf)
+                    .map_err(io_err)?;
+                check_size(entry, n as u64)?;
+                header.pax.insert(
+                    PAX_SHA1.into(),
+                    hex::encode(Sha1::digest(&buf)).into_bytes(),
+                );
+                tarball::write_header(out, &header).map_err(io_err)?;
+                out.write_all(buf).map_err(io_err)?;
+            } else {
+                let sha1 = stream_file(entry, &mut file, buf, &mut io::sink())?;
+                header
+                    .pax
+                    .insert(PAX_SHA1.into(), hex::encode(sha1).into_bytes());
+                tarball::write_header(out, &header).map_err(io_err)?;
+                file.rewind().map_err(io_err)?;
+                // Hashed again as archived: the checksum must describe
+                // these bytes even if the file changed in between.
+                if stream_file(entry, &mut file, buf, out)? != sha1 {
+                    return Err(changed(entry, "content"));
+                }
+            }
             tarball::pad(out, entry.size).map_err(io_err)
         }
     }
 }
 
-fn open(entry: &TreeEntry) -> Result<impl Read, ApkError> {
-    let file = File::open(&entry.source).map_err(|e| ApkError::io(&entry.source, e))?;
-    Ok(BufReader::new(file).take(entry.size + 1))
-}
-
-fn file_sha1(entry: &TreeEntry) -> Result<String, ApkError> {
+/// Copy exactly `entry.size` bytes of `file` to `out` in [`READ_BUF`]
+/// pieces; returns their SHA-1.
+fn stream_file(
+    entry: &TreeEntry,
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    out: &mut impl Write,
+) -> Result<[u8; 20], ApkError> {
+    let io_err = |e| ApkError::io(&entry.source, e);
+    buf.resize(READ_BUF, 0);
     let mut hasher = Sha1::new();
-    let n = io::copy(&mut open(entry)?, &mut hasher).map_err(|e| ApkError::io(&entry.source, e))?;
-    check_size(entry, n)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-fn copy_exact(entry: &TreeEntry, out: &mut impl Write) -> Result<(), ApkError> {
-    let n = io::copy(&mut open(entry)?, out).map_err(|e| ApkError::io(&entry.source, e))?;
-    check_size(entry, n)
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        total += n as u64;
+        if total > entry.size {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err)?;
+    }
+    check_size(entry, total)?;
+    Ok(hasher.finalize().into())
 }
 
 fn check_size(entry: &TreeEntry, read: u64) -> Result<(), ApkError> {
     if read != entry.size {
-        return Err(ApkError::Invalid(format!(
-            "{}: file changed while packaging (size {} when listed, {read} bytes read)",
-            entry.source.display(),
-            entry.size
-        )));
+        return Err(changed(
+            entry,
+            &format!("size {} when listed, {read} bytes read", entry.size),
+        ));
     }
     Ok(())
+}
+
+fn changed(entry: &TreeEntry, what: &str) -> ApkError {
+    ApkError::Invalid(format!(
+        "{}: file changed while packaging ({what})",
+        entry.source.display()
+    ))
 }

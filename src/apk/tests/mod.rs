@@ -5,6 +5,7 @@ mod fixtures;
 mod resolve;
 mod roundtrip;
 mod tools;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
