@@ -101,8 +101,9 @@ pub struct DataEntry {
     pub pax_sha1: Option<String>,
     /// Hex SHA-1 of the content (files) or target (symlinks), computed on read.
     pub actual_sha1: Option<String>,
-    /// Names of `SCHILY.xattr.*` PAX records.
-    pub xattrs: Vec<String>,
+    /// Extended attributes from `SCHILY.xattr.<name>` PAX records: name
+    /// and raw value, in archive order.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 impl ApkFile {
@@ -267,7 +268,7 @@ fn read_entry<R: Read>(mut entry: tar::Entry<'_, R>) -> std::io::Result<DataEntr
             if key == PAX_SHA1 {
                 pax_sha1 = Some(String::from_utf8_lossy(ext.value_bytes()).into_owned());
             } else if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                xattrs.push(name.to_string());
+                xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Walking a package's directory tree into the entries the data member is
 //! written from: paths relative to the root, no `./`, in byte order of the
 //! whole path (so every directory precedes its children), hard links
-//! resolved to the first path (in that order) of the same inode.
+//! resolved to the first path (in that order) of the same inode, extended
+//! attributes read.
 //!
 //! [`visit`] streams: it holds one directory's listing per level of depth,
 //! not the whole tree, so memory does not grow with the number of files
@@ -10,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::Metadata;
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,10 @@ pub struct TreeEntry {
     pub gid: u64,
     /// Size (regular files).
     pub size: u64,
+    /// Extended attributes worth archiving ([`archived_xattr`]), sorted by
+    /// name; values are raw bytes. Empty for hard links (the first path of
+    /// the inode carries them).
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// All entries under `root` (not `root` itself), sorted by path. Holds the
@@ -154,6 +160,10 @@ fn entry(
             source.display()
         )));
     };
+    let xattrs = match kind {
+        TreeKind::Hardlink(_) => Vec::new(),
+        _ => read_xattrs(&source)?,
+    };
     Ok(TreeEntry {
         size: if kind == TreeKind::File {
             meta.len()
@@ -166,5 +176,65 @@ fn entry(
         mode: meta.mode() & 0o7777,
         uid: u64::from(meta.uid()),
         gid: u64::from(meta.gid()),
+        xattrs,
     })
+}
+
+/// Whether an extended attribute belongs in a package. Everything the file
+/// carries (`user.*`, file capabilities in `security.capability`, ACLs in
+/// `system.posix_acl_*`, …) except what describes the build machine rather
+/// than the file: its SELinux label (`security.selinux`; the installing
+/// system labels files itself) and overlayfs's bookkeeping
+/// (`trusted.overlay.*`, `user.overlay.*`). Keeping those would make the
+/// package depend on the host it was built on.
+pub fn archived_xattr(name: &str) -> bool {
+    !(name == "security.selinux"
+        || name.starts_with("trusted.overlay.")
+        || name.starts_with("user.overlay."))
+}
+
+/// Linux's EOPNOTSUPP (= ENOTSUP): the file system has no extended attributes.
+const EOPNOTSUPP: i32 = 95;
+
+/// The archived extended attributes of `path` itself (not of a symlink's
+/// target), sorted by name. Names must be UTF-8 without `=` (they become
+/// PAX keywords `SCHILY.xattr.<name>`); a file system without extended
+/// attributes has none.
+pub fn read_xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, ApkError> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(EOPNOTSUPP) => return Ok(Vec::new()),
+        Err(e) => return Err(xattr_error(path, "list", e)),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.into_string().map_err(|n| {
+            ApkError::Invalid(format!(
+                "{}: extended attribute name {n:?} is not UTF-8",
+                path.display()
+            ))
+        })?;
+        if !archived_xattr(&name) {
+            continue;
+        }
+        if name.contains('=') {
+            return Err(ApkError::Invalid(format!(
+                "{}: extended attribute name {name:?} holds '=', which a PAX record cannot",
+                path.display()
+            )));
+        }
+        // None: removed between listing and reading.
+        if let Some(value) = xattr::get(path, &name).map_err(|e| xattr_error(path, &name, e))? {
+            out.push((name, value));
+        }
+    }
+    out.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(out)
+}
+
+fn xattr_error(path: &Path, what: &str, e: io::Error) -> ApkError {
+    ApkError::Invalid(format!(
+        "{}: extended attributes ({what}): {e}",
+        path.display()
+    ))
 }

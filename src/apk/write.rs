@@ -10,8 +10,9 @@
 //! twice in [`READ_BUF`] pieces (the PAX SHA-1 must precede the content).
 //!
 //! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
-//! owner names only for root, gzip members without time or name fed to the
-//! compressor in fixed pieces ([`gzip::GzipWriter`]).
+//! owner names only for root, extended attributes as sorted
+//! `SCHILY.xattr.<name>` records, gzip members without time or name fed to
+//! the compressor in fixed pieces ([`gzip::GzipWriter`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -33,6 +34,10 @@ pub const SMALL_FILE: u64 = 1 << 20;
 
 /// Read size for larger files (read twice: hash, then archive).
 pub const READ_BUF: usize = 256 * 1024;
+
+/// PAX keyword prefix of an extended attribute (GNU tar, star, libarchive
+/// and apk-tools read it).
+pub const PAX_XATTR: &str = "SCHILY.xattr.";
 use super::{ApkError, PkgInfo, SigningKey};
 
 /// melange's build user; its files are owned by root in the package.
@@ -234,7 +239,11 @@ fn write_entry(
         gid: owner(entry.gid),
         size: 0,
         mtime,
-        pax: BTreeMap::new(),
+        pax: entry
+            .xattrs
+            .iter()
+            .map(|(name, value)| (format!("{PAX_XATTR}{name}"), value.clone()))
+            .collect(),
     };
     let io_err = |e| ApkError::io(&entry.source, e);
     match &entry.kind {

@@ -1,10 +1,12 @@
-//! Writer properties beyond the round trip: the streaming tree order and
-//! files above the single-read size.
+//! Writer properties beyond the round trip: extended attributes, the
+//! streaming tree order and files above the single-read size.
 
 use std::os::unix::fs::symlink;
+use std::path::Path;
 
 use super::*;
-use crate::apk::tree;
+use crate::apk::package::EntryKind;
+use crate::apk::tree::{self, archived_xattr};
 use crate::apk::write::SMALL_FILE;
 use crate::apk::{verify_package, write_package, PackageOptions, PkgInfo, Verified};
 
@@ -22,6 +24,83 @@ fn options() -> PackageOptions<'static> {
         source_date_epoch: 1_700_000_000,
         ..Default::default()
     }
+}
+
+/// Set a user xattr, or say why the file system refuses (the test then
+/// skips with that reason printed).
+fn try_set(path: &Path, name: &str, value: &[u8]) -> bool {
+    match xattr::set(path, name, value) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "skipping xattr checks: {} refuses user xattrs: {e}",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
+#[test]
+fn xattrs_are_archived_as_sorted_schily_records_with_raw_values() {
+    let dir = scratch_dir("xattrs");
+    let root = dir.join("tree");
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    let file = root.join("usr/bin/ping");
+    std::fs::write(&file, b"#!/bin/sh\n").unwrap();
+    std::fs::hard_link(&file, root.join("usr/bin/ping2")).unwrap();
+    let raw: &[u8] = b"\x00\x01 raw=\xff";
+    if !try_set(&file, "user.melange.z", raw) {
+        return;
+    }
+    assert!(try_set(&file, "user.a", b"1"));
+    assert!(try_set(&root.join("usr"), "user.dir", b"d"));
+
+    let out = dir.join("w.apk");
+    write_package(&root, &info(), &options(), &out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let apk = ApkFile::parse(&bytes).unwrap();
+    assert_eq!(
+        verify_package(&apk, &Keyring::new()).unwrap(),
+        Verified::Unsigned
+    );
+    let by_path = |p: &str| apk.entries.iter().find(|e| e.path == p).unwrap();
+    assert_eq!(
+        by_path("usr/bin/ping").xattrs,
+        [
+            ("user.a".to_string(), b"1".to_vec()),
+            ("user.melange.z".to_string(), raw.to_vec())
+        ]
+    );
+    assert_eq!(by_path("usr/bin/ping2").kind, EntryKind::Hardlink);
+    assert!(
+        by_path("usr/bin/ping2").xattrs.is_empty(),
+        "the first path carries them"
+    );
+    assert_eq!(
+        by_path("usr").xattrs,
+        [("user.dir".to_string(), b"d".to_vec())]
+    );
+    // Same tree, same bytes.
+    write_package(&root, &info(), &options(), &dir.join("again.apk")).unwrap();
+    assert_eq!(std::fs::read(dir.join("again.apk")).unwrap(), bytes);
+
+    // A name a PAX record cannot carry is an error naming the file.
+    assert!(try_set(&file, "user.a=b", b"x"));
+    let err = write_package(&root, &info(), &options(), &dir.join("bad.apk")).unwrap_err();
+    assert!(err.to_string().contains("holds '='"), "{err}");
+    assert!(err.to_string().contains("usr/bin/ping"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn host_specific_xattrs_are_left_out() {
+    assert!(archived_xattr("user.foo"));
+    assert!(archived_xattr("security.capability"));
+    assert!(archived_xattr("system.posix_acl_access"));
+    assert!(!archived_xattr("security.selinux"));
+    assert!(!archived_xattr("trusted.overlay.opaque"));
+    assert!(!archived_xattr("user.overlay.origin"));
 }
 
 #[test]
