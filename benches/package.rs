@@ -73,7 +73,7 @@ fn package(tree: &Path, out: &Path) -> Result<(), String> {
     let written = write_package(tree, &info, &options, out).map_err(|e| e.to_string())?;
     eprintln!(
         "packaged {} bytes installed, datahash {}",
-        written.size, written.datahash
+        written.pkginfo.size, written.pkginfo.datahash
     );
     Ok(())
 }

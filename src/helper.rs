@@ -17,7 +17,7 @@ use crate::apk::deps::{self, ScanOptions};
 use crate::apk::index::write_index;
 use crate::apk::sbom::{self, Copyright, SbomInput};
 use crate::apk::write::write_atomically;
-use crate::apk::{write_package, ApkFile, IndexRecord, PackageOptions, PkgInfo, SigningKey};
+use crate::apk::{write_package, IndexRecord, PackageOptions, PkgInfo, SigningKey};
 use crate::plan::packaging::{SIGNING_SECRET_ID, SIGNING_SECRET_PATH};
 use crate::plan::{PackageSpec, PackagingSpec};
 
@@ -204,12 +204,11 @@ fn write_one(
         melange_yaml: Some(spec.melange_yaml.clone().into_bytes()).filter(|yaml| !yaml.is_empty()),
     };
     let out = arch_dir.join(package.file_name());
-    write_package(&dir, &info, &options, &out)
+    let written = write_package(&dir, &info, &options, &out)
         .map_err(|e| format!("package {}: {e}", package.name))?;
-    // Read back what was written: the index describes the exact bytes.
-    let bytes = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let apk = ApkFile::parse(&bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-    Ok(IndexRecord::from_package(&apk))
+    // The writer returns the exact control member and file size the index
+    // describes, so the package (possibly GiBs) is never read back whole.
+    Ok(IndexRecord::from_written(&written))
 }
 
 /// What the dependency scan needs: the package's switches and declared
@@ -304,7 +303,7 @@ mod tests {
     use super::*;
     use crate::apk::sign::generate_key_pem;
     use crate::apk::tools::verify_file;
-    use crate::apk::{Keyring, Verified};
+    use crate::apk::{ApkFile, Keyring, Verified};
 
     fn scratch(label: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("mf-helper-{label}-{}", std::process::id()));

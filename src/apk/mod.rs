@@ -40,7 +40,7 @@ pub use package::{ApkFile, DataEntry, EntryKind};
 pub use pkginfo::PkgInfo;
 pub use sign::{Keyring, SignatureAlgo, SignatureEntry, SigningKey};
 pub use verify::{verify_index, verify_package, Verified};
-pub use write::{write_package, PackageOptions};
+pub use write::{write_package, PackageOptions, WrittenPackage};
 
 #[cfg(test)]
 mod tests;

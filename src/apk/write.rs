@@ -63,16 +63,30 @@ pub struct DataSummary {
     pub datahash: String,
     /// Sum of the sizes of the regular files (hard links counted once).
     pub installed_size: u64,
+    /// Size of the compressed member in bytes.
+    pub compressed_size: u64,
 }
 
-/// Write the package for `tree` and `info` to `out`; returns the `.PKGINFO`
-/// written (with `size`, `datahash` and sorted dependency lists).
+/// What [`write_package`] wrote: everything an index record needs, so the
+/// package never has to be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenPackage {
+    /// The `.PKGINFO` written (with `size`, `datahash` and sorted
+    /// dependency lists).
+    pub pkginfo: PkgInfo,
+    /// The compressed control member (its SHA-1 is the index `C:`).
+    pub control: Vec<u8>,
+    /// Size of the whole file in bytes (the index `S:`).
+    pub file_size: u64,
+}
+
+/// Write the package for `tree` and `info` to `out`.
 pub fn write_package(
     tree: &Path,
     info: &PkgInfo,
     options: &PackageOptions,
     out: &Path,
-) -> Result<PkgInfo, ApkError> {
+) -> Result<WrittenPackage, ApkError> {
     check_scriptlets(&options.scriptlets)?;
     let data_path = temp_path(out, "data");
     let result = write_with_data_file(tree, info, options, out, &data_path);
@@ -86,7 +100,7 @@ fn write_with_data_file(
     options: &PackageOptions,
     out: &Path,
     data_path: &Path,
-) -> Result<PkgInfo, ApkError> {
+) -> Result<WrittenPackage, ApkError> {
     let data_file = File::create(data_path).map_err(|e| ApkError::io(data_path, e))?;
     let summary = write_data_member(tree, options.source_date_epoch, BufWriter::new(data_file))?;
     let mut info = info.clone();
@@ -116,7 +130,11 @@ fn write_with_data_file(
         io::copy(&mut data, file)?;
         Ok(())
     })?;
-    Ok(info)
+    Ok(WrittenPackage {
+        file_size: (signature.len() + control.len()) as u64 + summary.compressed_size,
+        pkginfo: info,
+        control,
+    })
 }
 
 /// Write `path` through a temporary file in the same directory, renamed
@@ -220,6 +238,7 @@ pub fn write_data_member<W: Write>(
     Ok(DataSummary {
         datahash: hex::encode(hashing.digest.finalize()),
         installed_size,
+        compressed_size: hashing.written,
     })
 }
 

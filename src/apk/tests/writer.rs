@@ -1,5 +1,6 @@
 //! Writer properties beyond the round trip: extended attributes, the
-//! streaming tree order and files above the single-read size.
+//! streaming tree order, files above the single-read size, and the index
+//! record the writer returns.
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -8,7 +9,7 @@ use super::*;
 use crate::apk::package::EntryKind;
 use crate::apk::tree::{self, archived_xattr};
 use crate::apk::write::SMALL_FILE;
-use crate::apk::{verify_package, write_package, PackageOptions, PkgInfo, Verified};
+use crate::apk::{verify_package, write_package, IndexRecord, PackageOptions, PkgInfo, Verified};
 
 fn info() -> PkgInfo {
     PkgInfo {
@@ -57,7 +58,7 @@ fn xattrs_are_archived_as_sorted_schily_records_with_raw_values() {
     assert!(try_set(&root.join("usr"), "user.dir", b"d"));
 
     let out = dir.join("w.apk");
-    write_package(&root, &info(), &options(), &out).unwrap();
+    let written = write_package(&root, &info(), &options(), &out).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     let apk = ApkFile::parse(&bytes).unwrap();
     assert_eq!(
@@ -80,6 +81,10 @@ fn xattrs_are_archived_as_sorted_schily_records_with_raw_values() {
     assert_eq!(
         by_path("usr").xattrs,
         [("user.dir".to_string(), b"d".to_vec())]
+    );
+    assert_eq!(
+        IndexRecord::from_written(&written),
+        IndexRecord::from_package(&apk)
     );
     // Same tree, same bytes.
     write_package(&root, &info(), &options(), &dir.join("again.apk")).unwrap();
@@ -148,7 +153,7 @@ fn files_above_the_single_read_size_stream_with_correct_checksums() {
         verify_package(&apk, &Keyring::new()).unwrap(),
         Verified::Unsigned
     );
-    assert_eq!(written.size, 5 * SMALL_FILE + 4322);
+    assert_eq!(written.pkginfo.size, 5 * SMALL_FILE + 4322);
     for entry in &apk.entries {
         assert_eq!(entry.pax_sha1, entry.actual_sha1, "{}", entry.path);
     }
