@@ -27,6 +27,7 @@ pub mod resolve;
 pub mod sbom;
 pub mod sign;
 pub mod tarball;
+pub mod tarread;
 pub mod tools;
 pub mod tree;
 pub mod verify;

@@ -50,7 +50,7 @@ fn xattrs_are_archived_as_sorted_schily_records_with_raw_values() {
     let file = root.join("usr/bin/ping");
     std::fs::write(&file, b"#!/bin/sh\n").unwrap();
     std::fs::hard_link(&file, root.join("usr/bin/ping2")).unwrap();
-    let raw: &[u8] = b"\x00\x01 raw=\xff";
+    let raw: &[u8] = b"\x00\x01 raw=\n22 path=evil\n\xff";
     if !try_set(&file, "user.melange.z", raw) {
         return;
     }
