@@ -202,6 +202,8 @@ fn write_one(
             .map(|(name, script)| (name.clone(), script.clone().into_bytes()))
             .collect::<BTreeMap<_, _>>(),
         melange_yaml: Some(spec.melange_yaml.clone().into_bytes()).filter(|yaml| !yaml.is_empty()),
+        // Every core the step may use; the bytes are the same for any count.
+        threads: 0,
     };
     let out = arch_dir.join(package.file_name());
     let written = write_package(&dir, &info, &options, &out)

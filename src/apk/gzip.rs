@@ -13,8 +13,9 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use flate2::bufread::GzDecoder;
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::Crc;
 
+use super::deflate::{Blocks, BLOCK, DICT};
 use super::ApkError;
 
 /// The decoded content of one gzip member and where it sits in the file.
@@ -93,38 +94,35 @@ pub const DATA_LEVEL: u32 = 6;
 /// they are a few KiB, so the best compression costs nothing.
 pub const SMALL_LEVEL: u32 = 9;
 
-/// Input is handed to the compressor in pieces of exactly this size, cut at
-/// fixed offsets of the stream. zlib-rs (like zlib-ng) emits different,
-/// equally valid bytes when the same input arrives in different pieces, so
-/// the pieces must depend on the stream alone, never on how callers split
-/// their writes (file read sizes, header sizes).
-const CHUNK: usize = 128 * 1024;
-
-/// Output buffer handed to every compressor call (always empty at the call,
-/// for the same reason as [`CHUNK`]).
-const OUT: usize = 128 * 1024;
-
 /// gzip member header: no name, mtime 0, OS 255 ("unknown"); XFL (byte 8)
 /// is set per level by [`GzipWriter::new`], as `gzip` and flate2 do.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
-/// A deterministic gzip member writer: the same bytes in, whatever the
-/// write sizes, give the same member out (see [`CHUNK`]). Raw deflate from
+/// A deterministic gzip member writer: the same bytes in give the same
+/// member out whatever the write sizes and the number of threads (blocks
+/// cut at fixed offsets, see [`deflate`](super::deflate)). Raw deflate from
 /// flate2's zlib-rs backend, with the header and the CRC-32/size trailer
 /// written here. Call [`finish`](GzipWriter::finish) to complete it.
 pub struct GzipWriter<W: Write> {
     inner: W,
-    deflate: Compress,
     crc: Crc,
-    /// Input not yet compressed (less than one chunk).
+    blocks: Blocks,
+    /// Input of the block being filled (less than [`BLOCK`]).
     pending: Vec<u8>,
-    out: Box<[u8]>,
+    /// The last [`DICT`] bytes of the previous block.
+    dict: Vec<u8>,
     header: Option<[u8; 10]>,
 }
 
 impl<W: Write> GzipWriter<W> {
-    /// Start a member at `level` (0–9) written to `inner`.
+    /// Start a member at `level` (0–9) written to `inner`, on this thread.
     pub fn new(inner: W, level: u32) -> Self {
+        GzipWriter::with_threads(inner, level, 1)
+    }
+
+    /// [`new`](Self::new) compressing on `threads` worker threads (1: none);
+    /// the bytes written are the same for any number.
+    pub fn with_threads(inner: W, level: u32, threads: usize) -> Self {
         let level = level.min(9);
         let mut header = HEADER;
         header[8] = match level {
@@ -134,48 +132,36 @@ impl<W: Write> GzipWriter<W> {
         };
         GzipWriter {
             inner,
-            deflate: Compress::new(Compression::new(level), false),
             crc: Crc::new(),
-            pending: Vec::with_capacity(CHUNK),
-            out: vec![0; OUT].into_boxed_slice(),
+            blocks: Blocks::new(level, threads),
+            pending: Vec::with_capacity(BLOCK),
+            dict: Vec::new(),
             header: Some(header),
         }
     }
 
-    /// Compress one chunk (or, finishing, the last partial one) and write
-    /// out whatever the compressor produced.
-    fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
+    /// Hand the pending block to the compressor; write what is finished.
+    fn push_block(&mut self, last: bool) -> io::Result<()> {
+        let input = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK));
+        let next_dict = input[input.len().saturating_sub(DICT)..].to_vec();
+        let dict = std::mem::replace(&mut self.dict, next_dict);
+        self.blocks.push(dict, input, last)?;
+        self.write_ready(last)
+    }
+
+    fn write_ready(&mut self, all: bool) -> io::Result<()> {
         if let Some(header) = self.header.take() {
             self.inner.write_all(&header)?;
         }
-        self.crc.update(input);
-        loop {
-            let (before_in, before_out) = (self.deflate.total_in(), self.deflate.total_out());
-            let status = self
-                .deflate
-                .compress(input, &mut self.out, flush)
-                .map_err(io::Error::other)?;
-            let consumed = (self.deflate.total_in() - before_in) as usize;
-            let produced = (self.deflate.total_out() - before_out) as usize;
-            input = input.get(consumed..).unwrap_or_default();
-            self.inner.write_all(&self.out[..produced])?;
-            let done = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                _ => input.is_empty(),
-            };
-            if done {
-                return Ok(());
-            }
-            if consumed == 0 && produced == 0 {
-                return Err(io::Error::other("deflate made no progress"));
-            }
+        for block in self.blocks.ready(all)? {
+            self.inner.write_all(&block)?;
         }
+        Ok(())
     }
 
     /// Compress what is left, write the trailer and return the sink.
     pub fn finish(mut self) -> io::Result<W> {
-        let pending = std::mem::take(&mut self.pending);
-        self.deflate(&pending, FlushCompress::Finish)?;
+        self.push_block(true)?;
         self.inner.write_all(&self.crc.sum().to_le_bytes())?;
         // ISIZE: the input length modulo 2^32, as gzip defines it.
         self.inner.write_all(&self.crc.amount().to_le_bytes())?;
@@ -187,30 +173,20 @@ impl<W: Write> GzipWriter<W> {
 impl<W: Write> Write for GzipWriter<W> {
     fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
+        self.crc.update(buf);
         while !buf.is_empty() {
-            if self.pending.is_empty() && buf.len() >= CHUNK {
-                // Whole chunks straight from the caller's buffer: no copy.
-                let (chunk, rest) = buf.split_at(CHUNK);
-                self.deflate(chunk, FlushCompress::None)?;
-                buf = rest;
-                continue;
-            }
-            let take = (CHUNK - self.pending.len()).min(buf.len());
+            let take = (BLOCK - self.pending.len()).min(buf.len());
             self.pending.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
-            if self.pending.len() == CHUNK {
-                let chunk = std::mem::take(&mut self.pending);
-                let result = self.deflate(&chunk, FlushCompress::None);
-                self.pending = chunk;
-                self.pending.clear();
-                result?;
+            if self.pending.len() == BLOCK {
+                self.push_block(false)?;
             }
         }
         Ok(len)
     }
 
-    /// Writes out what the compressor has already produced; pending input
-    /// stays pending (a sync flush would change the bytes).
+    /// Writes out what is already compressed; pending input stays pending
+    /// (flushing it would change the bytes).
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
@@ -273,7 +249,7 @@ mod tests {
             x ^= x << 5;
             out.extend_from_slice(&x.to_le_bytes()[..(i % 4) as usize]);
         }
-        out.extend(std::iter::repeat_n(0u8, 300_000));
+        out.extend(std::iter::repeat_n(0u8, 700_000));
         out
     }
 
@@ -286,15 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn output_does_not_depend_on_write_sizes() {
+    fn output_does_not_depend_on_write_sizes_or_threads() {
         let content = sample();
-        assert!(content.len() > 4 * CHUNK);
+        assert!(content.len() > 2 * BLOCK);
         let whole = member(&content, content.len(), DATA_LEVEL);
-        for piece in [1, 511, 4093, CHUNK - 1, CHUNK, CHUNK + 1, 1 << 20] {
+        for piece in [1, 511, 4093, BLOCK - 1, BLOCK, BLOCK + 1, 3 << 20] {
             assert!(
                 member(&content, piece, DATA_LEVEL) == whole,
                 "piece {piece}"
             );
+        }
+        for threads in [2, 3, 8] {
+            let mut writer = GzipWriter::with_threads(Vec::new(), DATA_LEVEL, threads);
+            for part in content.chunks(100_000) {
+                writer.write_all(part).unwrap();
+            }
+            assert!(writer.finish().unwrap() == whole, "{threads} threads");
         }
         let decoded = read_member(&whole, 0, "data").unwrap();
         assert_eq!(decoded.range, 0..whole.len());

@@ -17,6 +17,7 @@
 //! atoms and solver, for building environments from repositories.
 
 pub mod constraint;
+pub mod deflate;
 pub mod deps;
 mod error;
 pub mod gzip;

@@ -54,6 +54,10 @@ pub struct PackageOptions<'a> {
     pub scriptlets: BTreeMap<String, Vec<u8>>,
     /// `.melange.yaml` for the control member (the build's config), if any.
     pub melange_yaml: Option<Vec<u8>>,
+    /// Threads compressing the data member; 0: as many as this process may
+    /// run on ([`std::thread::available_parallelism`], which honours CPU
+    /// affinity and cgroup quotas). The package's bytes do not depend on it.
+    pub threads: usize,
 }
 
 /// What the data member came to.
@@ -102,7 +106,16 @@ fn write_with_data_file(
     data_path: &Path,
 ) -> Result<WrittenPackage, ApkError> {
     let data_file = File::create(data_path).map_err(|e| ApkError::io(data_path, e))?;
-    let summary = write_data_member(tree, options.source_date_epoch, BufWriter::new(data_file))?;
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let summary = write_data_member(
+        tree,
+        options.source_date_epoch,
+        threads,
+        BufWriter::new(data_file),
+    )?;
     let mut info = info.clone();
     info.size = summary.installed_size;
     info.datahash = summary.datahash;
@@ -214,14 +227,16 @@ pub fn control_member_with_config(
     gzip::compress(&tar)
 }
 
-/// Stream the gzip'ed data tar of `root` into `sink`.
+/// Stream the gzip'ed data tar of `root` into `sink`, compressing on
+/// `threads` threads (same bytes for any number).
 pub fn write_data_member<W: Write>(
     root: &Path,
     mtime: u64,
+    threads: usize,
     sink: W,
 ) -> Result<DataSummary, ApkError> {
     let mut hashing = HashingWriter::<W, Sha256>::new(sink);
-    let mut tar = GzipWriter::new(&mut hashing, gzip::DATA_LEVEL);
+    let mut tar = GzipWriter::with_threads(&mut hashing, gzip::DATA_LEVEL, threads);
     let mut buf = Vec::new();
     let mut installed_size = 0;
     tree::visit(root, |entry| {

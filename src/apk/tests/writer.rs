@@ -1,6 +1,6 @@
 //! Writer properties beyond the round trip: extended attributes, the
-//! streaming tree order, files above the single-read size, and the index
-//! record the writer returns.
+//! streaming tree order, files above the single-read size (and the thread
+//! count not changing the bytes), and the index record the writer returns.
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -156,6 +156,17 @@ fn files_above_the_single_read_size_stream_with_correct_checksums() {
     assert_eq!(written.pkginfo.size, 5 * SMALL_FILE + 4322);
     for entry in &apk.entries {
         assert_eq!(entry.pax_sha1, entry.actual_sha1, "{}", entry.path);
+    }
+    // Several compression blocks: the bytes do not depend on the threads.
+    let bytes = std::fs::read(&out).unwrap();
+    for threads in [1, 2, 5] {
+        let options = PackageOptions {
+            threads,
+            ..options()
+        };
+        let again = dir.join(format!("t{threads}.apk"));
+        write_package(&root, &info(), &options, &again).unwrap();
+        assert!(std::fs::read(&again).unwrap() == bytes, "{threads} threads");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
