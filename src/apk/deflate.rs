@@ -73,17 +73,20 @@ fn run(
         let consumed = (deflate.total_in() - before_in) as usize;
         let produced = (deflate.total_out() - before_out) as usize;
         input = input.get(consumed..).unwrap_or_default();
-        sink.extend_from_slice(&out[..produced]);
+        let produced = out
+            .get(..produced)
+            .ok_or_else(|| io::Error::other("deflate reported more output than its buffer"))?;
+        sink.extend_from_slice(produced);
         let done = match flush {
             FlushCompress::Finish => status == Status::StreamEnd,
             // All input taken and room left over: nothing more is pending.
-            FlushCompress::Sync => input.is_empty() && produced < out.len(),
+            FlushCompress::Sync => input.is_empty() && produced.len() < out.len(),
             _ => input.is_empty(),
         };
         if done {
             return Ok(());
         }
-        if consumed == 0 && produced == 0 {
+        if consumed == 0 && produced.is_empty() {
             return Err(io::Error::other("deflate made no progress"));
         }
     }
@@ -129,23 +132,40 @@ impl Blocks {
             let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads);
             let (done_tx, done_rx) = mpsc::channel::<Done>();
             let job_rx = Arc::new(Mutex::new(job_rx));
-            for _ in 0..threads {
+            for n in 0..threads {
                 let (job_rx, done_tx) = (Arc::clone(&job_rx), done_tx.clone());
-                blocks.handles.push(std::thread::spawn(move || loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let mut out = Vec::with_capacity(job.input.len() / 2);
-                    let result = compress_block(level, &job.dict, &job.input, job.last, &mut out);
-                    if done_tx.send((job.seq, result.map(|()| out))).is_err() {
-                        return;
-                    }
-                }));
+                let spawned = std::thread::Builder::new()
+                    .name(format!("deflate-{n}"))
+                    .spawn(move || loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panic must come back as an error: a lost block
+                        // would leave the writer waiting for it forever.
+                        let result = std::panic::catch_unwind(|| {
+                            let mut out = Vec::with_capacity(job.input.len() / 2);
+                            compress_block(level, &job.dict, &job.input, job.last, &mut out)
+                                .map(|()| out)
+                        })
+                        .unwrap_or_else(|_| Err(io::Error::other("compression thread panicked")));
+                        if done_tx.send((job.seq, result)).is_err() {
+                            return;
+                        }
+                    });
+                // The OS refusing a thread only costs speed: fewer workers,
+                // or none (inline), give the same bytes.
+                match spawned {
+                    Ok(handle) => blocks.handles.push(handle),
+                    Err(_) => break,
+                }
             }
-            blocks.jobs = Some(job_tx);
-            blocks.results = Some(done_rx);
+            if !blocks.handles.is_empty() {
+                blocks.threads = blocks.handles.len();
+                blocks.jobs = Some(job_tx);
+                blocks.results = Some(done_rx);
+            }
         }
         blocks
     }
