@@ -153,6 +153,13 @@ fn signed_reproducible_then_unsigned(engine: Engine) {
     // Same input, no cache at all: the same bytes.
     let second = build(engine, &context, &out2, &signed);
     assert!(second.success, "{}", second.log);
+    // `--no-cache` re-runs every step (the bytes below come from a real
+    // second build, not from the cache).
+    assert!(
+        second.steps().iter().all(|(_, cached)| !cached),
+        "{}",
+        second.log
+    );
     files_identical(&out1, &out2);
 
     // Without the secret, and with the cache: the packaging step must not
