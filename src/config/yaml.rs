@@ -54,11 +54,17 @@ impl Node {
     }
 }
 
+/// How deep lists and mappings may nest. The tree is built and walked
+/// recursively, so unbounded nesting (`- - - - …` is two bytes a level)
+/// would overflow the stack; real build files nest about ten levels.
+const MAX_DEPTH: usize = 128;
+
 /// Parse one YAML document. An empty file is an empty mapping.
 pub fn parse(text: &str) -> LResult<Node> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: BTreeMap::new(),
+        depth: 0,
     };
     builder.document()
 }
@@ -74,6 +80,8 @@ fn pos_of(mark: &Marker) -> Pos {
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
     anchors: BTreeMap<usize, Node>,
+    /// Lists and mappings open around the current node.
+    depth: usize,
 }
 
 impl Builder<'_> {
@@ -146,15 +154,29 @@ impl Builder<'_> {
         Ok(node)
     }
 
+    /// Open a list or mapping at `pos`, refusing nesting past [`MAX_DEPTH`].
+    fn enter(&mut self, pos: Pos) -> LResult<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Located::new(
+                pos,
+                format!("YAML lists and mappings nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn sequence(&mut self, pos: Pos) -> LResult<Node> {
+        self.enter(pos)?;
         let mut items = Vec::new();
         loop {
             match self.next()? {
                 (Event::SequenceEnd, _) => {
+                    self.depth -= 1;
                     return Ok(Node {
                         pos,
                         value: Value::Seq(items),
-                    })
+                    });
                 }
                 (event, item_pos) => items.push(self.node(event, item_pos)?),
             }
@@ -162,10 +184,12 @@ impl Builder<'_> {
     }
 
     fn mapping(&mut self, pos: Pos) -> LResult<Node> {
+        self.enter(pos)?;
         let mut entries: Vec<(Key, Node)> = Vec::new();
         loop {
             let (event, key_pos) = self.next()?;
             if matches!(event, Event::MappingEnd) {
+                self.depth -= 1;
                 return Ok(Node {
                     pos,
                     value: Value::Map(entries),
@@ -267,6 +291,22 @@ mod tests {
             err.message
         );
         assert!(err.pos.line >= 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Found with the fuzz target (fuzz/, `plan`): `- ` is one more
+        // level per two bytes, and 20,000 levels overflowed the stack.
+        let err = parse(&"- ".repeat(100_000)).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 1, col: 257 });
+        assert!(
+            err.message.contains("deeper than 128 levels"),
+            "{}",
+            err.message
+        );
+        let mappings: String = (0..200).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        assert_eq!(parse(&mappings).unwrap_err().pos.line, MAX_DEPTH + 1);
+        assert!(parse(&format!("{}x", "- ".repeat(MAX_DEPTH))).is_ok());
     }
 
     #[test]
