@@ -324,3 +324,31 @@ fn capabilities_add_means_insecure_mode_and_drop_is_refused() {
     assert_eq!((err.pos.line, err.pos.col), (6, 10));
     assert!(err.message.starts_with("`capabilities.drop`"), "{err}");
 }
+
+#[test]
+fn inputs_doubled_through_nested_uses_are_bounded() {
+    // Found with the fuzz target (fuzz/, `plan`): each pipeline passing its
+    // input twice to the next (3.6 KB of YAML) took more than 4 GB.
+    let yaml = format!("{HEAD}pipeline:\n  - uses: p0\n    with:\n      x: xxxxxxxxxxxxxxxx\n");
+    let texts: Vec<(String, String)> = (0..31)
+        .map(|i| {
+            let text = format!(
+                "inputs:\n  x:\n    description: x\npipeline:\n  - uses: p{}\n    with:\n      x: ${{{{inputs.x}}}}${{{{inputs.x}}}}\n",
+                i + 1
+            );
+            (format!("p{i}"), text)
+        })
+        .chain(std::iter::once((
+            "p31".to_string(),
+            "inputs:\n  x:\n    description: x\npipeline:\n  - runs: echo\n".to_string(),
+        )))
+        .collect();
+    let pipelines: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let err = plan_with(&yaml, &pipelines).unwrap_err().to_string();
+    assert!(err.contains("more than 1 MiB"), "{err}");
+    // p16 would pass 2 MiB on.
+    assert!(err.starts_with("pipelines/p16.yaml:7:10:"), "{err}");
+}
