@@ -1,7 +1,12 @@
 //! Host subcommands. `plan` prints the plan and the LLB for a build file
 //! offline, with the same code path the frontend uses minus the daemon: the
 //! golden-test and debugging entry point. `keygen`, `index`, `sign-index`
-//! and `verify` are the APK tools melange users expect, over [`crate::apk`].
+//! and `verify` are the APK tools melange users expect, over [`crate::apk`];
+//! `resolve` runs the environment resolver offline ([`resolve`]).
+
+mod resolve;
+
+pub use resolve::{resolve_command, ResolveArgs, Resolved};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +48,9 @@ pub enum Command {
     SignIndex(SignIndexArgs),
     /// Verify .apk files and indexes against a directory of public keys.
     Verify(VerifyArgs),
+    /// Resolve packages against local repositories (offline) and print the
+    /// install order, one `name-version` per line.
+    Resolve(ResolveArgs),
     /// In-build helper: write the packages and the index (the frontend runs
     /// this inside the build, from its own image).
     #[command(hide = true)]

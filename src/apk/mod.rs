@@ -14,7 +14,9 @@
 //! [`tools`] (the file-level operations behind the host subcommands
 //! `keygen`, `index`, `sign-index` and `verify`). [`version`],
 //! [`constraint`] and [`resolve`] are apk's version ordering, dependency
-//! atoms and solver, for building environments from repositories.
+//! atoms and solver, for building environments from repositories;
+//! [`repository`] opens a repository's index (signature checked) and
+//! resolves a world over the opened indexes.
 
 pub mod constraint;
 pub mod deps;
@@ -23,6 +25,7 @@ pub mod gzip;
 pub mod index;
 pub mod package;
 pub mod pkginfo;
+pub mod repository;
 pub mod resolve;
 pub mod sbom;
 pub mod sign;
