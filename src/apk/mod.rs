@@ -23,6 +23,7 @@ pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
+pub mod install;
 pub mod package;
 pub mod pkginfo;
 pub mod repository;
@@ -42,7 +43,7 @@ pub use index::{ApkIndex, IndexRecord};
 pub use package::{ApkFile, DataEntry, EntryKind};
 pub use pkginfo::PkgInfo;
 pub use sign::{Keyring, SignatureAlgo, SignatureEntry, SigningKey};
-pub use verify::{verify_index, verify_package, Verified};
+pub use verify::{verify_contents, verify_index, verify_package, Verified};
 pub use write::{write_package, PackageOptions};
 
 #[cfg(test)]
