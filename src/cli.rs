@@ -58,6 +58,14 @@ pub enum Command {
     /// In-build helper: report which signing key the build was given.
     #[command(hide = true)]
     SigningKeyId(crate::helper::SigningKeyIdArgs),
+    /// In-build helper: check one package against its index record and
+    /// unpack it into its own layer.
+    #[command(hide = true)]
+    InstallApk(crate::helper::environment::InstallApkArgs),
+    /// In-build helper: write the apk database, keys and accounts over the
+    /// installed packages.
+    #[command(hide = true)]
+    FinishEnvironment(crate::helper::environment::FinishEnvironmentArgs),
 }
 
 /// Arguments of `keygen`.
@@ -277,7 +285,12 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     }
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
-    let plan = plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    let mut plan =
+        plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    if let Some(environment) = plan.environment.as_mut() {
+        let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+        environment.installation = Some(resolve::install_offline(&base, environment)?);
+    }
     let inputs = BuildInputs {
         base: offline_source(&plan.base)?,
         base_config: Default::default(),
@@ -325,6 +338,7 @@ fn offline_source(base: &BaseSource) -> Result<ContextSource, String> {
             Ok(ContextSource::Image(normalize_reference(reference)?))
         }
         BaseSource::Context { name, value } => offline_context(name, value),
+        BaseSource::Scratch => Ok(ContextSource::Scratch),
     }
 }
 

@@ -153,6 +153,80 @@ fn read_keyring(paths: &[PathBuf]) -> Result<Keyring, String> {
     Ok(keys)
 }
 
+/// The installation of a planned environment, read from the build
+/// context folder `base` (the host `plan`'s counterpart of the gateway):
+/// local repositories and keys only.
+pub fn install_offline(
+    base: &Path,
+    env: &crate::plan::EnvironmentPlan,
+) -> Result<crate::plan::environment::Installation, String> {
+    use crate::plan::environment::{key_name, InstallPackage, Installation, KeyFile, Location};
+    let context_path = |location: &str| {
+        match Location::parse(location)? {
+        Location::Context(path) => Ok(base.join(path)),
+        Location::Url(url) => Err(format!(
+            "{url}: http(s) repositories and keys are fetched inside a build; `plan` reads local ones only"
+        )),
+    }
+    };
+    let mut keys = Keyring::new();
+    let mut key_files = Vec::new();
+    for location in &env.keyring {
+        let path = context_path(location)?;
+        let pem = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = key_name(location).to_string();
+        keys.add_pem(&name, &pem).map_err(|e| e.to_string())?;
+        key_files.push(KeyFile { name, pem });
+    }
+    let index_path = RepositoryRef::index_path(&env.arch);
+    let mut indexes = Vec::new();
+    let mut untrusted = Vec::new();
+    for repository in &env.repositories {
+        let path = context_path(&repository.location)?.join(&index_path);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let opened = repository::open_index(
+            repository,
+            &index_path,
+            &bytes,
+            &keys,
+            env.allow_untrusted,
+            &env.arch,
+        )
+        .map_err(|e| e.to_string())?;
+        if let Trust::Untrusted { reason } = &opened.trust {
+            untrusted.push(format!("repository {repository}: {reason}"));
+        }
+        indexes.push(opened);
+    }
+    let resolution = repository::resolve_world(&indexes, &env.world).map_err(|e| e.to_string())?;
+    let mut packages = Vec::new();
+    for selected in &resolution.packages {
+        let Some((index, record)) = indexes
+            .get(selected.repository)
+            .and_then(|index| Some((index, index.records.get(selected.record)?)))
+        else {
+            return Err("resolution names an unknown index record".into());
+        };
+        let file = RepositoryRef::package_path(&env.arch, &record.name, &record.version);
+        let source = match Location::parse(&index.repository.location)? {
+            Location::Url(url) => Location::Url(format!("{url}/{file}")),
+            Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
+        };
+        packages.push(InstallPackage {
+            name: record.name.clone(),
+            version: record.version.clone(),
+            checksum: record.checksum.clone(),
+            tag: selected.tag.clone(),
+            source,
+        });
+    }
+    Ok(Installation {
+        packages,
+        keys: key_files,
+        untrusted,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;

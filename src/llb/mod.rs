@@ -4,6 +4,7 @@
 
 pub mod caps;
 mod compile;
+mod environment;
 mod graph;
 pub mod image;
 mod ops;

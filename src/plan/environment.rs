@@ -1,0 +1,489 @@
+//! The build environment installed from APK repositories, as melange does
+//! with apko, planned as data: which repositories and keys (the build
+//! file's `environment.contents` plus the build-args that append to them,
+//! as melange's `--repository-append`, `--keyring-append` and
+//! `--package-append` do), the world (`environment.contents.packages`,
+//! every `needs.packages`, `MELANGE_PACKAGES`), the accounts, and — once
+//! the gateway (or the host `plan`) has read and verified the indexes and
+//! resolved the world — the packages to install, in order.
+//!
+//! Installing happens only when a repository is configured; a build that
+//! names packages but no repository keeps today's behaviour (its base
+//! image is used as is). With repositories and no base image, the
+//! environment is built from scratch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::apk::repository::{is_url, key_file_name, RepositoryRef};
+use crate::config::error::{LResult, Located};
+use crate::config::{Config, Text};
+
+use super::options::{list_arg, BuildOptions};
+
+/// Build-arg appending repositories (comma/space separated; `@tag` pins
+/// the next location: `@local ./packages`).
+pub const REPOSITORIES_ARG: &str = "MELANGE_REPOSITORIES";
+/// Build-arg appending public keys (URLs or context paths).
+pub const KEYRING_ARG: &str = "MELANGE_KEYRING";
+/// Build-arg appending packages to the world.
+pub const PACKAGES_ARG: &str = "MELANGE_PACKAGES";
+/// Build-arg that accepts indexes whose signature is missing or does not
+/// verify (`1`/`true`); loudly warned.
+pub const ALLOW_UNTRUSTED_ARG: &str = "MELANGE_ALLOW_UNTRUSTED";
+/// uid and gid of melange's build user.
+pub const BUILD_ID: u32 = 1000;
+
+/// Helper subcommand that checks and unpacks one package into its layer.
+pub const INSTALL_SUBCOMMAND: &str = "install-apk";
+/// Helper subcommand that writes the apk database, keys and accounts.
+pub const FINISH_SUBCOMMAND: &str = "finish-environment";
+/// Where the unpack step finds the package file.
+pub const APK_INPUT: &str = "/input/package.apk";
+/// The unpack step's output: the package's files (its layer).
+pub const LAYER_DIR: &str = "/layer";
+/// The unpack steps' second output, and the finish step's input: one
+/// `<name>.installed` installed-database record per package.
+pub const META_DIR: &str = "/apk-meta";
+/// The finish step's spec folder and file ([`FinishSpec`] as JSON).
+pub const FINISH_SPEC_DIR: &str = "/environment-spec";
+/// File name of the spec in [`FINISH_SPEC_DIR`].
+pub const FINISH_SPEC_FILE: &str = "environment.json";
+/// Where the finish step sees the environment's root filesystem.
+pub const TARGET_DIR: &str = "/target";
+
+/// Where a repository or key is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "at", rename_all = "kebab-case")]
+pub enum Location {
+    /// An `http(s)://` URL.
+    Url(String),
+    /// A path in the build context (normalized: no `./`, no trailing `/`).
+    Context(String),
+}
+
+impl Location {
+    /// Classify a configured location; a context path must stay inside the
+    /// context.
+    pub fn parse(text: &str) -> Result<Location, String> {
+        if is_url(text) {
+            return Ok(Location::Url(text.trim_end_matches('/').to_string()));
+        }
+        if text.starts_with('/') {
+            return Err(format!(
+                "{text:?}: an absolute path is not in the build context; give a path relative to \
+                 the context (./packages) or an http(s):// URL"
+            ));
+        }
+        if text.contains("://") {
+            return Err(format!(
+                "{text:?}: only http:// and https:// URLs and build-context paths are supported"
+            ));
+        }
+        let parts: Vec<&str> = text
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if parts.contains(&"..") {
+            return Err(format!("{text:?}: leaves the build context (`..`)"));
+        }
+        if parts.is_empty() {
+            return Err(format!(
+                "{text:?}: names the whole build context; give its folder (./packages)"
+            ));
+        }
+        Ok(Location::Context(parts.join("/")))
+    }
+}
+
+/// A `/etc/passwd` account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// User name.
+    pub name: String,
+    /// uid.
+    pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+}
+
+/// A `/etc/group` group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountGroup {
+    /// Group name.
+    pub name: String,
+    /// gid.
+    pub gid: u32,
+    /// Member user names.
+    pub members: Vec<String>,
+}
+
+/// One package to install, as resolution chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallPackage {
+    /// `P:`.
+    pub name: String,
+    /// `V:`.
+    pub version: String,
+    /// `C:` of the index record: the helper checks the file against it.
+    pub checksum: String,
+    /// Tag of its repository (recorded as `s:` in the installed database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Where its file is: `<repo>/<arch>/<name>-<version>.apk`.
+    pub source: Location,
+}
+
+impl InstallPackage {
+    /// `name-version`.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    /// The package's file name.
+    pub fn file_name(&self) -> String {
+        format!("{}.apk", self.id())
+    }
+}
+
+/// A key of the keyring, installed at `/etc/apk/keys/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// File name (the name signatures refer to).
+    pub name: String,
+    /// PEM text.
+    pub pem: String,
+}
+
+/// The result of reading, verifying and resolving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    /// Packages in install order.
+    pub packages: Vec<InstallPackage>,
+    /// The keyring.
+    pub keys: Vec<KeyFile>,
+    /// Indexes used without a verified signature (explicitly allowed),
+    /// with what the check found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untrusted: Vec<String>,
+}
+
+/// The environment to install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvironmentPlan {
+    /// apk arch (`x86_64`, `aarch64`, …).
+    pub arch: String,
+    /// Repositories in priority order.
+    pub repositories: Vec<RepositoryRef>,
+    /// Public key locations.
+    pub keyring: Vec<String>,
+    /// World atoms, in the order given, unique.
+    pub world: Vec<String>,
+    /// Whether untrusted indexes were explicitly allowed.
+    pub allow_untrusted: bool,
+    /// `/etc/passwd` accounts (root and build first).
+    pub users: Vec<Account>,
+    /// `/etc/group` groups (root and build first).
+    pub groups: Vec<AccountGroup>,
+    /// Filled after resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installation: Option<Installation>,
+}
+
+impl EnvironmentPlan {
+    /// Whether the resolution includes a package called `busybox`, whose
+    /// applet links are then made (apko's behaviour).
+    pub fn installs_busybox(&self) -> bool {
+        self.installation
+            .as_ref()
+            .is_some_and(|i| i.packages.iter().any(|p| p.name == "busybox"))
+    }
+}
+
+/// What the last installation step (in the helper) needs: written as JSON
+/// into a file the step mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishSpec {
+    /// `etc/apk/arch`.
+    pub arch: String,
+    /// `etc/apk/world`.
+    pub world: Vec<String>,
+    /// `etc/apk/repositories` lines (URL repositories; context folders do
+    /// not exist inside the environment).
+    pub repositories: Vec<String>,
+    /// `etc/apk/keys/*`.
+    pub keys: Vec<KeyFile>,
+    /// The installed packages' `name-version`, in install order: their
+    /// installed-database records are concatenated in this order.
+    pub packages: Vec<String>,
+    /// Accounts.
+    pub users: Vec<Account>,
+    /// Groups.
+    pub groups: Vec<AccountGroup>,
+}
+
+/// Whether any repository is configured, in the build file or by
+/// build-arg: only then is anything installed.
+pub fn repositories_configured(config: &Config, options: &BuildOptions) -> bool {
+    !config.environment.repositories.is_empty()
+        || !list_arg(options.build_args.get(REPOSITORIES_ARG)).is_empty()
+}
+
+/// The environment to install, or None when no repository is configured
+/// or the world is empty. `packages` is the plan's package list (contents
+/// and needs).
+pub fn plan(
+    config: &Config,
+    options: &BuildOptions,
+    packages: &[String],
+    arch: &str,
+) -> LResult<Option<EnvironmentPlan>> {
+    if !repositories_configured(config, options) {
+        return Ok(None);
+    }
+    let mut repositories = Vec::new();
+    for text in &config.environment.repositories {
+        let repository =
+            RepositoryRef::parse(&text.value).map_err(|m| Located::new(text.pos, m))?;
+        check_location(&repository.location).map_err(|m| Located::new(text.pos, m))?;
+        repositories.push(repository);
+    }
+    for text in repository_args(options.build_args.get(REPOSITORIES_ARG)) {
+        let repository = RepositoryRef::parse(&text)
+            .and_then(|r| check_location(&r.location).map(|()| r))
+            .map_err(|m| arg_error(REPOSITORIES_ARG, m))?;
+        repositories.push(repository);
+    }
+    let mut keyring: Vec<String> = Vec::new();
+    for text in &config.environment.keyring {
+        check_location(&text.value).map_err(|m| Located::new(text.pos, m))?;
+        keyring.push(text.value.clone());
+    }
+    for text in list_arg(options.build_args.get(KEYRING_ARG)) {
+        check_location(&text).map_err(|m| arg_error(KEYRING_ARG, m))?;
+        keyring.push(text);
+    }
+    let mut world: Vec<String> = Vec::new();
+    for atom in packages
+        .iter()
+        .cloned()
+        .chain(list_arg(options.build_args.get(PACKAGES_ARG)))
+    {
+        if !world.contains(&atom) {
+            world.push(atom);
+        }
+    }
+    if world.is_empty() {
+        return Ok(None);
+    }
+    let allow_untrusted = match options
+        .build_args
+        .get(ALLOW_UNTRUSTED_ARG)
+        .map(|s| s.trim())
+    {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(arg_error(
+                ALLOW_UNTRUSTED_ARG,
+                format!("expected 1 or true (or 0, false), got {other:?}"),
+            ))
+        }
+    };
+    Ok(Some(EnvironmentPlan {
+        arch: arch.to_string(),
+        repositories,
+        keyring,
+        world,
+        allow_untrusted,
+        users: users(&config.environment.users)?,
+        groups: groups(&config.environment.groups)?,
+        installation: None,
+    }))
+}
+
+fn check_location(text: &str) -> Result<(), String> {
+    Location::parse(text).map(|_| ())
+}
+
+fn arg_error(arg: &str, message: String) -> Located {
+    Located::new(Default::default(), format!("build-arg {arg}: {message}"))
+}
+
+/// Repository build-arg items: `@tag` joins the location after it.
+fn repository_args(value: Option<&String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending_tag: Option<String> = None;
+    for item in list_arg(value) {
+        if item.starts_with('@') && pending_tag.is_none() {
+            pending_tag = Some(item);
+        } else if let Some(tag) = pending_tag.take() {
+            out.push(format!("{tag} {item}"));
+        } else {
+            out.push(item);
+        }
+    }
+    out.extend(pending_tag);
+    out
+}
+
+/// The name a key is installed under.
+pub fn key_name(location: &str) -> &str {
+    key_file_name(location)
+}
+
+fn number(text: &Text, what: &str) -> LResult<u32> {
+    text.value.trim().parse().map_err(|_| {
+        Located::new(
+            text.pos,
+            format!("{what} must be a number, got {:?}", text.value),
+        )
+    })
+}
+
+fn account_name(text: &Text, what: &str) -> LResult<String> {
+    let ok = !text.value.is_empty()
+        && text
+            .value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(text.value.clone())
+    } else {
+        Err(Located::new(
+            text.pos,
+            format!(
+                "invalid {what} {:?}: letters, digits, `.`, `_` and `-` only",
+                text.value
+            ),
+        ))
+    }
+}
+
+fn users(configured: &[crate::config::model::User]) -> LResult<Vec<Account>> {
+    let mut out = vec![
+        Account {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            shell: "/bin/sh".into(),
+        },
+        Account {
+            name: "build".into(),
+            uid: BUILD_ID,
+            gid: BUILD_ID,
+            home: "/home/build".into(),
+            shell: "/bin/sh".into(),
+        },
+    ];
+    for user in configured {
+        let name = account_name(&user.username, "user name")?;
+        let uid = match &user.uid {
+            Some(uid) => number(uid, "uid")?,
+            None => {
+                return Err(Located::new(
+                    user.username.pos,
+                    format!("user {name:?}: uid is required"),
+                ))
+            }
+        };
+        let gid = user.gid.as_ref().map(|g| number(g, "gid")).transpose()?;
+        let text = |t: &Option<Text>| {
+            t.as_ref()
+                .map(|t| t.value.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let account = Account {
+            home: text(&user.homedir).unwrap_or_else(|| format!("/home/{name}")),
+            shell: text(&user.shell).unwrap_or_else(|| "/bin/sh".into()),
+            gid: gid.unwrap_or(uid),
+            uid,
+            name,
+        };
+        if account.home.contains([':', '\n']) || account.shell.contains([':', '\n']) {
+            return Err(Located::new(
+                user.username.pos,
+                format!(
+                    "user {:?}: homedir and shell cannot contain ':' or newlines",
+                    account.name
+                ),
+            ));
+        }
+        out.retain(|a| a.name != account.name);
+        out.push(account);
+    }
+    Ok(out)
+}
+
+fn groups(configured: &[crate::config::model::Group]) -> LResult<Vec<AccountGroup>> {
+    let mut out = vec![
+        AccountGroup {
+            name: "root".into(),
+            gid: 0,
+            members: vec!["root".into()],
+        },
+        AccountGroup {
+            name: "build".into(),
+            gid: BUILD_ID,
+            members: vec!["build".into()],
+        },
+    ];
+    for group in configured {
+        let name = account_name(&group.groupname, "group name")?;
+        let gid = match &group.gid {
+            Some(gid) => number(gid, "gid")?,
+            None => {
+                return Err(Located::new(
+                    group.groupname.pos,
+                    format!("group {name:?}: gid is required"),
+                ))
+            }
+        };
+        let members = group
+            .members
+            .iter()
+            .map(|m| account_name(m, "group member"))
+            .collect::<LResult<Vec<_>>>()?;
+        out.retain(|g| g.name != name);
+        out.push(AccountGroup { name, gid, members });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            Location::parse("./packages/").unwrap(),
+            Location::Context("packages".into())
+        );
+        assert_eq!(
+            Location::parse("https://x/os/").unwrap(),
+            Location::Url("https://x/os".into())
+        );
+        assert!(Location::parse("/abs")
+            .unwrap_err()
+            .contains("absolute path"));
+        assert!(Location::parse("a/../../b").unwrap_err().contains("leaves"));
+        assert!(Location::parse("s3://b").unwrap_err().contains("only http"));
+        assert!(Location::parse(".")
+            .unwrap_err()
+            .contains("whole build context"));
+    }
+
+    #[test]
+    fn repository_args_join_tags() {
+        let value = "./a, @local ./b https://c".to_string();
+        assert_eq!(
+            repository_args(Some(&value)),
+            ["./a", "@local ./b", "https://c"]
+        );
+    }
+}
