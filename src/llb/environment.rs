@@ -92,7 +92,11 @@ pub(super) fn install(
             "/bin/busybox".into(),
             "sh".into(),
             "-c".into(),
-            "[ -d /etc/busybox-paths.d ] || /bin/busybox --install -s".into(),
+            // --install makes no folders: an applet whose folder is
+            // missing would be silently left out.
+            "[ -d /etc/busybox-paths.d ] || { /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin \
+             && /bin/busybox --install -s; }"
+                .into(),
         ],
         env: [("PATH".to_string(), DEFAULT_PATH.to_string())].into(),
         cwd: "/".into(),

@@ -17,6 +17,8 @@ pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, N
 pub use packaging::signing_probe;
 
 #[cfg(test)]
+mod environment_tests;
+#[cfg(test)]
 mod packaging_tests;
 #[cfg(test)]
 mod tests;

@@ -128,28 +128,37 @@ pub fn copy_package(name: &str, dest: &Path) -> PathBuf {
     context
 }
 
-/// Build `context/package.yaml` with the engine's CLI into `out`.
+/// Build `context/package.yaml` with the engine's CLI into `out`, in the
+/// [`TEST_ENV_IMAGE`] environment.
 pub fn build(engine: Engine, context: &Path, out: &Path, extra: &[&str]) -> BuildOutput {
+    build_in(engine, Some(TEST_ENV_IMAGE), context, out, extra)
+}
+
+/// Build with `base` as the environment image, or with none (the build
+/// file's packages are then the whole environment).
+pub fn build_in(
+    engine: Engine,
+    base: Option<&str>,
+    context: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> BuildOutput {
     use_frontend_image(&context.join("package.yaml"));
     let (client, mut args): (&str, Vec<String>) = match engine {
-        Engine::Docker28 => (
-            "hack/docker28",
-            vec![
-                "buildx".into(),
-                "build".into(),
-                "--build-context".into(),
-                format!("melange-environment=docker-image://{TEST_ENV_IMAGE}"),
-            ],
-        ),
-        Engine::Docker20 => (
-            "hack/docker20",
-            vec![
-                "build".into(),
-                "--build-arg".into(),
-                format!("MELANGE_ENVIRONMENT_IMAGE={TEST_ENV_IMAGE}"),
-            ],
-        ),
+        Engine::Docker28 => ("hack/docker28", vec!["buildx".into(), "build".into()]),
+        Engine::Docker20 => ("hack/docker20", vec!["build".into()]),
     };
+    match (engine, base) {
+        (Engine::Docker28, Some(base)) => args.extend([
+            "--build-context".into(),
+            format!("melange-environment=docker-image://{base}"),
+        ]),
+        (Engine::Docker20, Some(base)) => args.extend([
+            "--build-arg".into(),
+            format!("MELANGE_ENVIRONMENT_IMAGE={base}"),
+        ]),
+        (_, None) => {}
+    }
     args.extend([
         "--progress=plain".into(),
         "-f".into(),
