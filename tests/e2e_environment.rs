@@ -118,7 +118,9 @@ package:
 pipeline:
   - name: install busybox
     runs: |
-      install -Dm755 busybox ${{{{targets.destdir}}}}/bin/busybox
+      mkdir -p ${{{{targets.destdir}}}}/bin
+      cp busybox ${{{{targets.destdir}}}}/bin/busybox
+      chmod 755 ${{{{targets.destdir}}}}/bin/busybox
 subpackages:
   - name: busybox-doc
     description: a second package, to show layer re-use
