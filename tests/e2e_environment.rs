@@ -265,6 +265,19 @@ fn from_context_folder(engine: Engine) {
         second.log
     );
 
+    // On top of a base image: the packages are added, the base stays.
+    let out3 = dir.join("out-on-base");
+    let mut args = vec!["--target", "workspace"];
+    args.extend(CONTEXT_REPO);
+    args.extend(["--build-arg", "MELANGE_PACKAGES=busybox-doc"]);
+    let on_base = build_in(engine, Some(TEST_ENV_IMAGE), &context, &out3, &args);
+    assert!(on_base.success, "{}", on_base.log);
+    check_report(&out3, &on_base.log, "P:busybox\nP:busybox-doc\n");
+    assert!(
+        read(&out3.join("in-env/report/passwd")).contains("nobody:x:65534:65534:"),
+        "the base image's accounts are kept"
+    );
+
     // A package whose data member was swapped: the datahash says so.
     let bad = environment_context(&dir, "env-bad-package", Some(&repository));
     let apk_path = bad.join(format!("packages/x86_64/{BUSYBOX}.apk"));

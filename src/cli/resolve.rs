@@ -333,6 +333,34 @@ mod tests {
     }
 
     #[test]
+    fn tagged_repositories_serve_only_tagged_atoms() {
+        let tagged = format!("@private {}", fixture("apko/private_packages"));
+        let (repo, keys) = (fixture("apko/packages"), fixture("apko/private_packages"));
+        let key = fixture("apko/melange.rsa.pub");
+        let args = [
+            "-X",
+            &repo,
+            "-X",
+            &tagged,
+            "--keyring",
+            &keys,
+            "--keyring",
+            &key,
+        ];
+        let mut plain = args.to_vec();
+        plain.push("package-x");
+        let err = run_cli(&plain).outcome.unwrap_err();
+        assert!(err.contains("package-x-1.0.0-r0:"), "{err}");
+        assert!(err.contains("masked in: @private"), "{err}");
+        let mut pinned = args.to_vec();
+        pinned.push("package-x@private");
+        assert_eq!(
+            run_cli(&pinned).outcome.unwrap(),
+            "pretend-baselayout-1.0.0-r0\npackage-x-1.0.0-r0\n"
+        );
+    }
+
+    #[test]
     fn unsatisfiable_world_prints_apks_explanation() {
         let repo = fixture("apko/packages");
         let key = fixture("apko/melange.rsa.pub");

@@ -478,6 +478,121 @@ mod tests {
             .contains("whole build context"));
     }
 
+    fn plan_yaml(yaml: &str, args: &[(&str, &str)]) -> Result<Option<EnvironmentPlan>, String> {
+        let config = crate::config::load("p.yaml", yaml).map_err(|e| e.to_string())?;
+        let options = BuildOptions {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        plan(&config, &options, &["busybox".to_string()], "x86_64")
+            .map_err(|e| e.in_file("p.yaml").to_string())
+    }
+
+    const YAML: &str = "package: {name: a, version: 1, epoch: 0}
+environment:
+  contents:
+    repositories:
+      - https://packages.example.org/os
+      - '@local ./packages'
+    keyring:
+      - https://packages.example.org/os/signing.rsa.pub
+  accounts:
+    users:
+      - username: nonroot
+        uid: 65532
+    groups:
+      - groupname: nonroot
+        gid: 65532
+        members: [nonroot]
+pipeline:
+  - runs: echo
+";
+
+    #[test]
+    fn contents_then_build_args_append() {
+        let env = plan_yaml(
+            YAML,
+            &[
+                (REPOSITORIES_ARG, "./more"),
+                (KEYRING_ARG, "./melange.rsa.pub"),
+                (PACKAGES_ARG, "busybox, make"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let repos: Vec<String> = env.repositories.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            repos,
+            [
+                "https://packages.example.org/os",
+                "@local ./packages",
+                "./more"
+            ]
+        );
+        assert_eq!(
+            env.keyring,
+            [
+                "https://packages.example.org/os/signing.rsa.pub",
+                "./melange.rsa.pub"
+            ]
+        );
+        assert_eq!(env.world, ["busybox", "make"]);
+        assert!(!env.allow_untrusted);
+        let users: Vec<(&str, u32, u32, &str)> = env
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.uid, u.gid, u.home.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("root", 0, 0, "/root"),
+                ("build", 1000, 1000, "/home/build"),
+                ("nonroot", 65532, 65532, "/home/nonroot")
+            ]
+        );
+        assert_eq!(env.groups[2].members, ["nonroot"]);
+    }
+
+    #[test]
+    fn bad_locations_and_accounts_are_located() {
+        let yaml = YAML.replace("'@local ./packages'", "/srv/packages");
+        let err = plan_yaml(&yaml, &[]).unwrap_err();
+        assert!(
+            err.starts_with("p.yaml:6:9: \"/srv/packages\": an absolute path"),
+            "{err}"
+        );
+        let err = plan_yaml(YAML, &[(KEYRING_ARG, "../k.pub")]).unwrap_err();
+        assert!(
+            err.contains("build-arg MELANGE_KEYRING: \"../k.pub\": leaves the build context"),
+            "{err}"
+        );
+        let yaml = YAML.replace("uid: 65532", "uid: many");
+        let err = plan_yaml(&yaml, &[]).unwrap_err();
+        assert!(err.contains("uid must be a number, got \"many\""), "{err}");
+        let err = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "yes")]).unwrap_err();
+        assert!(
+            err.contains("MELANGE_ALLOW_UNTRUSTED: expected 1 or true"),
+            "{err}"
+        );
+        let env = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "1")])
+            .unwrap()
+            .unwrap();
+        assert!(env.allow_untrusted);
+    }
+
+    #[test]
+    fn nothing_is_installed_without_a_repository() {
+        let yaml = "package: {name: a, version: 1, epoch: 0}\npipeline:\n  - runs: echo\n";
+        assert_eq!(plan_yaml(yaml, &[]).unwrap(), None);
+        assert!(plan_yaml(yaml, &[(REPOSITORIES_ARG, "./p")])
+            .unwrap()
+            .is_some());
+    }
+
     #[test]
     fn repository_args_join_tags() {
         let value = "./a, @local ./b https://c".to_string();
