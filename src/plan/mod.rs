@@ -2,6 +2,7 @@
 //! workspace, and the ordered, numbered steps with their final scripts,
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
+mod accounts;
 mod envfile;
 pub mod environment;
 mod library;
