@@ -2,7 +2,7 @@
 //! offline, with the same code path the frontend uses minus the daemon: the
 //! golden-test and debugging entry point. `keygen`, `index`, `sign-index`
 //! and `verify` are the APK tools melange users expect, over [`crate::apk`];
-//! `resolve` runs the environment resolver offline ([`resolve`]).
+//! `resolve` runs the environment resolver offline ([`resolve_command`]).
 
 mod resolve;
 

@@ -116,7 +116,7 @@ impl Bridge {
         Ok(self.client.read_file(request).await?.into_inner().data)
     }
 
-    /// Read a file of any size, in ranges of [`READ_CHUNK`] bytes (each
+    /// Read a file of any size, in ranges of `READ_CHUNK` bytes (each
     /// well under the message limit), up to `limit` bytes in all.
     pub async fn read_file_chunked(
         &mut self,
