@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::apk::{self, Keyring, SigningKey};
 use crate::config;
-use crate::llb::{self, image::normalize_reference, BuildInputs, CapSet, ContextSource};
+use crate::llb::{self, image::normalize_reference, BuildInputs, ContextSource};
 use crate::plan::{self, BaseSource, BuildOptions, BuildPlan, ContextValue, Platform};
 use crate::proto::pb;
 
@@ -291,30 +291,22 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
         environment.installation = Some(resolve::install_offline(&base, environment)?);
     }
-    let inputs = BuildInputs {
-        base: offline_source(&plan.base)?,
-        base_config: Default::default(),
-        cache: plan
-            .cache_context
-            .as_deref()
-            .map(|v| offline_context(plan::CACHE_CONTEXT, v))
-            .transpose()?,
-        context_name: "context".to_string(),
-        context_excludes: vec![file_name_in_context(&args.file)],
-        session_id: None,
-        platform: pb::Platform {
+    let mut inputs = BuildInputs::offline(
+        offline_source(&plan.base)?,
+        &normalize_reference(&args.frontend_image)?,
+        &file_name_in_context(&args.file),
+        pb::Platform {
             architecture: options.platform.architecture.clone(),
             os: options.platform.os.clone(),
             variant: options.platform.variant.clone(),
             ..Default::default()
         },
-        caps: CapSet::all(),
-        source: None,
-        helper: Some(ContextSource::Image(normalize_reference(
-            &args.frontend_image,
-        )?)),
-        signing_key_id: None,
-    };
+    );
+    inputs.cache = plan
+        .cache_context
+        .as_deref()
+        .map(|v| offline_context(plan::CACHE_CONTEXT, v))
+        .transpose()?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     let output = PlanOutput {
         plan,

@@ -1,7 +1,7 @@
 //! Entry point: decide the role (gateway frontend or host subcommand) and
 //! hand over. Logs go to stderr; in the frontend role stdout is gRPC only.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -53,11 +53,11 @@ fn main() -> ExitCode {
         }
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
-                print!("{lines}");
+                let printed = report(Ok(lines.trim_end().to_string()));
                 if any_failed {
                     ExitCode::FAILURE
                 } else {
-                    ExitCode::SUCCESS
+                    printed
                 }
             }
             Err(message) => report(Err(message)),
@@ -69,8 +69,16 @@ fn main() -> ExitCode {
 fn report(outcome: Result<String, String>) -> ExitCode {
     match outcome {
         Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
+            // A closed pipe (`plan … | head`) is the reader's choice, not an
+            // error worth a panic.
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing the output: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(message) => {
             eprintln!("error: {message}");

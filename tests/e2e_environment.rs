@@ -197,7 +197,7 @@ const CONTEXT_REPO: [&str; 4] = [
 fn build_in_environment(engine: Engine, context: &Path, out: &Path, extra: &[&str]) -> BuildOutput {
     let mut args = vec!["--target", "workspace"];
     args.extend_from_slice(extra);
-    build_in(engine, None, context, out, &args)
+    build_with_base(engine, None, context, out, &args)
 }
 
 fn check_report(out: &Path, log: &str, installed: &str) {
@@ -270,7 +270,7 @@ fn from_context_folder(engine: Engine) {
     let mut args = vec!["--target", "workspace"];
     args.extend(CONTEXT_REPO);
     args.extend(["--build-arg", "MELANGE_PACKAGES=busybox-doc"]);
-    let on_base = build_in(engine, Some(TEST_ENV_IMAGE), &context, &out3, &args);
+    let on_base = build_in(engine, TEST_ENV_IMAGE, &context, &out3, &args);
     assert!(on_base.success, "{}", on_base.log);
     check_report(&out3, &on_base.log, "P:busybox\nP:busybox-doc\n");
     assert!(

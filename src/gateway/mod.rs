@@ -244,6 +244,7 @@ async fn build(
         }),
         helper,
         signing_key_id,
+        no_cache: options.no_cache,
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;

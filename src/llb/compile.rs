@@ -61,11 +61,43 @@ pub struct BuildInputs {
     /// Fingerprint of the signing key the client passed as the secret
     /// (see [`super::packaging::signing_probe`]); `None`: unsigned.
     pub signing_key_id: Option<String>,
+    /// `--no-cache`: every op runs again (BuildKit's ignore-cache).
+    pub no_cache: bool,
+}
+
+impl BuildInputs {
+    /// Inputs for compiling without a daemon (the `plan` subcommand, tests,
+    /// benchmarks): every cap, no session, the base and helper images by
+    /// reference, the build file left out of the context.
+    pub fn offline(
+        base: ContextSource,
+        helper_image: &str,
+        build_file: &str,
+        platform: pb::Platform,
+    ) -> Self {
+        BuildInputs {
+            base,
+            base_config: ImageConfig::default(),
+            cache: None,
+            context_name: "context".to_string(),
+            context_excludes: vec![build_file.to_string()],
+            session_id: None,
+            platform,
+            caps: CapSet::all(),
+            source: None,
+            helper: Some(ContextSource::Image(helper_image.to_string())),
+            signing_key_id: None,
+            no_cache: false,
+        }
+    }
 }
 
 /// Emit the Definition for `plan`.
 pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
     let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    if inputs.no_cache {
+        graph.ignore_cache_everywhere();
+    }
     if let Some(source) = &inputs.source {
         graph.set_source(source.clone());
     }

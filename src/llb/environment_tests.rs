@@ -69,6 +69,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             "docker.io/library/melange-frontend:dev".into(),
         )),
         signing_key_id: None,
+        no_cache: false,
     }
 }
 
