@@ -1,7 +1,12 @@
 //! Host subcommands. `plan` prints the plan and the LLB for a build file
 //! offline, with the same code path the frontend uses minus the daemon: the
 //! golden-test and debugging entry point. `keygen`, `index`, `sign-index`
-//! and `verify` are the APK tools melange users expect, over [`crate::apk`].
+//! and `verify` are the APK tools melange users expect, over [`crate::apk`];
+//! `resolve` runs the environment resolver offline ([`resolve_command`]).
+
+mod resolve;
+
+pub use resolve::{resolve_command, ResolveArgs, Resolved};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +48,9 @@ pub enum Command {
     SignIndex(SignIndexArgs),
     /// Verify .apk files and indexes against a directory of public keys.
     Verify(VerifyArgs),
+    /// Resolve packages against local repositories (offline) and print the
+    /// install order, one `name-version` per line.
+    Resolve(ResolveArgs),
     /// In-build helper: write the packages and the index (the frontend runs
     /// this inside the build, from its own image).
     #[command(hide = true)]
@@ -50,6 +58,14 @@ pub enum Command {
     /// In-build helper: report which signing key the build was given.
     #[command(hide = true)]
     SigningKeyId(crate::helper::SigningKeyIdArgs),
+    /// In-build helper: check one package against its index record and
+    /// unpack it into its own layer.
+    #[command(hide = true)]
+    InstallApk(crate::helper::environment::InstallApkArgs),
+    /// In-build helper: write the apk database, keys and accounts over the
+    /// installed packages.
+    #[command(hide = true)]
+    FinishEnvironment(crate::helper::environment::FinishEnvironmentArgs),
 }
 
 /// Arguments of `keygen`.
@@ -269,7 +285,12 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     }
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
-    let plan = plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    let mut plan =
+        plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    if let Some(environment) = plan.environment.as_mut() {
+        let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+        environment.installation = Some(resolve::install_offline(&base, environment)?);
+    }
     let mut inputs = BuildInputs::offline(
         offline_source(&plan.base)?,
         &normalize_reference(&args.frontend_image)?,
@@ -309,6 +330,7 @@ fn offline_source(base: &BaseSource) -> Result<ContextSource, String> {
             Ok(ContextSource::Image(normalize_reference(reference)?))
         }
         BaseSource::Context { name, value } => offline_context(name, value),
+        BaseSource::Scratch => Ok(ContextSource::Scratch),
     }
 }
 

@@ -6,6 +6,8 @@
 //! stderr, which BuildKit shows as the packaging step's log; the key itself
 //! is never printed.
 
+pub mod environment;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

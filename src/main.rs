@@ -29,6 +29,28 @@ fn main() -> ExitCode {
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),
         Command::BuildApks(args) => in_build(melange_frontend::helper::build_apks(&args)),
         Command::SigningKeyId(args) => in_build(melange_frontend::helper::signing_key_id(&args)),
+        Command::InstallApk(args) => {
+            in_build(melange_frontend::helper::environment::install_apk(&args))
+        }
+        Command::FinishEnvironment(args) => in_build(
+            melange_frontend::helper::environment::finish_environment(&args),
+        ),
+        Command::Resolve(args) => {
+            let resolved = cli::resolve_command(&args);
+            for warning in &resolved.warnings {
+                eprintln!("{warning}");
+            }
+            match resolved.outcome {
+                Ok(order) => {
+                    print!("{order}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("ERROR: {}", message.trim_end());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
                 let printed = report(Ok(lines.trim_end().to_string()));

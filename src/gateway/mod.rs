@@ -8,6 +8,7 @@ mod contexts;
 pub mod helper;
 pub mod opts;
 mod pipelines;
+mod repositories;
 mod subrequests;
 
 use std::collections::BTreeMap;
@@ -191,8 +192,16 @@ async fn build(
     let env_file = pipelines::env_file(bridge, &context).await?;
     options.build.env_file = env_file;
     options.build.build_file_text = text.clone();
-    let plan = plan::plan(&options.filename, &config, &options.build, &library)
+    let mut plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let context = pipelines::Context {
+        options: &options,
+        inputs: &inputs,
+        session_id: session_id.as_deref(),
+        caps: &llb_caps,
+        platform: &platform,
+    };
+    repositories::resolve(bridge, &context, &mut plan).await?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,
@@ -205,15 +214,15 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
-    let helper = match plan.packaging {
-        Some(_) => {
-            let (image, origin) = helper::helper_image(&options)?;
-            tracing::info!(?origin, "packaging helper image");
-            Some(image)
-        }
-        None => None,
+    // The frontend's own image packages the result and installs packages.
+    let helper = if plan.packaging.is_some() || plan.environment.is_some() {
+        let (image, origin) = helper::helper_image(&options)?;
+        tracing::info!(?origin, "helper image");
+        Some(image)
+    } else {
+        None
     };
-    let signing_key_id = match &helper {
+    let signing_key_id = match plan.packaging.as_ref().and(helper.as_ref()) {
         Some(image) => {
             let session = session_id.as_deref().unwrap_or_default();
             helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?

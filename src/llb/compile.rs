@@ -25,6 +25,9 @@ pub enum ContextSource {
     Local(String),
     /// A definition the client passed as a frontend input.
     Input(pb::Definition),
+    /// Nothing: an empty filesystem (an environment made only of
+    /// installed packages).
+    Scratch,
 }
 
 /// What the LLB needs beyond the plan; supplied by the gateway (or defaults
@@ -99,6 +102,14 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         graph.set_source(source.clone());
     }
     let base = context_state(&mut graph, &inputs.base, "environment base", inputs)?;
+    let base = match &plan.environment {
+        Some(environment) => {
+            let helper = helper_state(&mut graph, inputs, "installing packages")?;
+            let base = (!matches!(inputs.base, ContextSource::Scratch)).then_some(base);
+            super::environment::install(&mut graph, plan, environment, base, helper, inputs)?
+        }
+        None => base,
+    };
     let cache = inputs
         .cache
         .as_ref()
@@ -117,14 +128,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     }
     let result = match &plan.packaging {
         Some(spec) => {
-            let helper = inputs.helper.as_ref().ok_or_else(|| {
-                LlbError::InvalidDefinition(
-                    "target packages needs the frontend's own image (the packaging helper), \
-                     and none was found"
-                        .into(),
-                )
-            })?;
-            let helper = context_state(&mut graph, helper, "packaging helper", inputs)?;
+            let helper = helper_state(&mut graph, inputs, "target packages")?;
             let mut spec = spec.clone();
             spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
             package(&mut graph, plan, &spec, state, helper)?
@@ -132,6 +136,16 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         None => collect(&mut graph, plan, state)?,
     };
     Ok(graph.finish(&result))
+}
+
+/// The frontend's own image, which `what` needs.
+fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
+    let helper = inputs.helper.as_ref().ok_or_else(|| {
+        LlbError::InvalidDefinition(format!(
+            "{what} needs the frontend's own image (the packaging helper), and none was found"
+        ))
+    })?;
+    context_state(graph, helper, "packaging helper", inputs)
 }
 
 pub(super) fn context_state(
@@ -157,6 +171,7 @@ pub(super) fn context_state(
             )
         }
         ContextSource::Input(definition) => graph.import(definition),
+        ContextSource::Scratch => Ok(State::scratch()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod caps;
 mod compile;
+mod environment;
 mod graph;
 pub mod image;
 mod ops;
@@ -15,6 +16,8 @@ pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
 pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
 pub use packaging::signing_probe;
 
+#[cfg(test)]
+mod environment_tests;
 #[cfg(test)]
 mod packaging_tests;
 #[cfg(test)]

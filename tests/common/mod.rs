@@ -146,26 +146,34 @@ pub fn build_in(
     out: &Path,
     extra: &[&str],
 ) -> BuildOutput {
+    build_with_base(engine, Some(env_image), context, out, extra)
+}
+
+/// Build with `base` as the environment image, or with none (the build
+/// file's packages, from repositories, are then the whole environment).
+pub fn build_with_base(
+    engine: Engine,
+    base: Option<&str>,
+    context: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> BuildOutput {
     use_frontend_image(&context.join("package.yaml"));
     let (client, mut args): (&str, Vec<String>) = match engine {
-        Engine::Docker28 => (
-            "hack/docker28",
-            vec![
-                "buildx".into(),
-                "build".into(),
-                "--build-context".into(),
-                format!("melange-environment=docker-image://{env_image}"),
-            ],
-        ),
-        Engine::Docker20 => (
-            "hack/docker20",
-            vec![
-                "build".into(),
-                "--build-arg".into(),
-                format!("MELANGE_ENVIRONMENT_IMAGE={env_image}"),
-            ],
-        ),
+        Engine::Docker28 => ("hack/docker28", vec!["buildx".into(), "build".into()]),
+        Engine::Docker20 => ("hack/docker20", vec!["build".into()]),
     };
+    match (engine, base) {
+        (Engine::Docker28, Some(base)) => args.extend([
+            "--build-context".into(),
+            format!("melange-environment=docker-image://{base}"),
+        ]),
+        (Engine::Docker20, Some(base)) => args.extend([
+            "--build-arg".into(),
+            format!("MELANGE_ENVIRONMENT_IMAGE={base}"),
+        ]),
+        (_, None) => {}
+    }
     args.extend([
         "--progress=plain".into(),
         "-f".into(),
