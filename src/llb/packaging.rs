@@ -1,7 +1,7 @@
 //! The LLB of packaging: the frontend's own image runs its own binary, so no
 //! tool of the build environment is involved.
 //!
-//! - [`package`]: the packaging step. `build-apks` reads the spec
+//! - `package`: the packaging step. `build-apks` reads the spec
 //!   (read-only) and the `melange-out` tree (a writable copy: it adds each
 //!   package's SBOM) and writes `<arch>/*.apk` and
 //!   `<arch>/APKINDEX.tar.gz` into an empty mount, which is the result.
