@@ -65,10 +65,16 @@ impl BuildOutput {
             let Some((id, text)) = rest.split_once(' ') else {
                 continue;
             };
+            // BuildKit shares identical vertices between concurrent builds
+            // on one daemon and shows the name the first build gave: a
+            // Dockerfile test running at the same time names our base
+            // image's source `[1/1] FROM …`. That vertex is not a step.
+            let dockerfile_stage = text.contains("] FROM ");
             if text.starts_with('[')
                 && text.contains("/")
                 && text.contains("] ")
                 && !text.starts_with("[internal]")
+                && !dockerfile_stage
             {
                 if !steps.iter().any(|(i, _, _)| i == id) {
                     steps.push((id.to_string(), text.trim().to_string(), false));
