@@ -50,6 +50,9 @@ pub enum Command {
     /// In-build helper: report which signing key the build was given.
     #[command(hide = true)]
     SigningKeyId(crate::helper::SigningKeyIdArgs),
+    /// In-build helper: verify and unpack a file a native `fetch` downloaded.
+    #[command(hide = true)]
+    Extract(crate::helper::ExtractArgs),
 }
 
 /// Arguments of `keygen`.

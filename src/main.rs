@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),
         Command::BuildApks(args) => in_build(melange_frontend::helper::build_apks(&args)),
         Command::SigningKeyId(args) => in_build(melange_frontend::helper::signing_key_id(&args)),
+        Command::Extract(args) => in_build(melange_frontend::helper::extract(&args)),
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
                 let printed = report(Ok(lines.trim_end().to_string()));

@@ -205,20 +205,23 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
-    let helper = match plan.packaging {
-        Some(_) => {
+    // The frontend's own binary packages and unpacks native sources.
+    let needs_helper =
+        plan.packaging.is_some() || plan.steps.iter().any(|step| step.source.is_some());
+    let helper = match needs_helper {
+        true => {
             let (image, origin) = helper::helper_image(&options)?;
-            tracing::info!(?origin, "packaging helper image");
+            tracing::info!(?origin, "helper image");
             Some(image)
         }
-        None => None,
+        false => None,
     };
-    let signing_key_id = match &helper {
-        Some(image) => {
+    let signing_key_id = match (&helper, &plan.packaging) {
+        (Some(image), Some(_)) => {
             let session = session_id.as_deref().unwrap_or_default();
             helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
         }
-        None => None,
+        _ => None,
     };
     let build_inputs = BuildInputs {
         base,

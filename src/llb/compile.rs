@@ -12,6 +12,7 @@ use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
 use super::packaging::package;
+use super::sources;
 use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
 use crate::proto::pb;
 
@@ -106,6 +107,11 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         .transpose()?;
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
+        if let Some(source) = &step.source {
+            let helper = helper_state(&mut graph, inputs, "packaging helper")?;
+            state = sources::native_step(&mut graph, step, source, state, helper)?;
+            continue;
+        }
         state = run_step(
             &mut graph,
             plan,
@@ -117,14 +123,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     }
     let result = match &plan.packaging {
         Some(spec) => {
-            let helper = inputs.helper.as_ref().ok_or_else(|| {
-                LlbError::InvalidDefinition(
-                    "target packages needs the frontend's own image (the packaging helper), \
-                     and none was found"
-                        .into(),
-                )
-            })?;
-            let helper = context_state(&mut graph, helper, "packaging helper", inputs)?;
+            let helper = helper_state(&mut graph, inputs, "packaging helper")?;
             let mut spec = spec.clone();
             spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
             package(&mut graph, plan, &spec, state, helper)?
@@ -132,6 +131,16 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         None => collect(&mut graph, plan, state)?,
     };
     Ok(graph.finish(&result))
+}
+
+/// The frontend's own image, for the steps that run its binary.
+fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
+    let helper = inputs.helper.as_ref().ok_or_else(|| {
+        LlbError::InvalidDefinition(format!(
+            "the {what} needs the frontend's own image, and none was found"
+        ))
+    })?;
+    context_state(graph, helper, what, inputs)
 }
 
 pub(super) fn context_state(

@@ -8,6 +8,7 @@ mod graph;
 pub mod image;
 mod ops;
 pub mod packaging;
+pub mod sources;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};

@@ -143,7 +143,7 @@ pub fn signing_probe(
 }
 
 /// The helper binary with `args`, no network, as the image's user (root).
-fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+pub(super) fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
     let mut argv = vec![HELPER_BINARY.to_string()];
     argv.extend(args);
     Exec {
@@ -159,7 +159,7 @@ fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
 }
 
 /// An empty writable mount whose result is an output of the exec.
-fn output_mount(dest: &str) -> Mount {
+pub(super) fn output_mount(dest: &str) -> Mount {
     Mount::Bind {
         dest: dest.into(),
         source: State::scratch(),

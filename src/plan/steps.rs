@@ -19,6 +19,7 @@ pub(super) struct Command {
     script: String,
     env: BTreeMap<String, String>,
     line: usize,
+    source: Option<super::sources::NativeSource>,
 }
 
 impl Command {
@@ -28,6 +29,7 @@ impl Command {
             script: self.script,
             env: self.env,
             line: self.line,
+            source: self.source,
         }
     }
 }
@@ -350,6 +352,7 @@ impl Compiler<'_> {
                 script: script(&scope.working_directory, &body),
                 env: scope.env.clone(),
                 line: step.pos.line,
+                source: None,
             });
         }
         let ran = self.steps(&step.pipeline, &scope)?;
@@ -395,9 +398,53 @@ impl Compiler<'_> {
             .last()
             .cloned()
             .unwrap_or_else(|| "the build file".to_string());
+        // The built-in `fetch` as a BuildKit source when its inputs allow
+        // (plan/sources.rs); a user's own `fetch` pipeline always runs.
+        let native = match name {
+            "fetch" if self.library.is_builtin(name) => {
+                super::sources::native_fetch(&scope.vars, &scope.working_directory)
+            }
+            _ => None,
+        };
+        if let Some(source) = native {
+            self.out.commands.push(Command {
+                label: String::new(),
+                script: String::new(),
+                env: scope.env.clone(),
+                line: step.pos.line,
+                source: Some(source),
+            });
+        } else {
+            self.expand(name, uses, pipeline, &scope, caller)?;
+        }
+        let base = match &step.name {
+            Some(label) => substitute(label, &scope.vars)?,
+            None => format!("uses: {name}"),
+        };
+        let produced = &mut self.out.commands[first..];
+        if let [only] = produced {
+            only.label = base;
+        } else {
+            for command in produced {
+                command.label = format!("{base} › {}", command.label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compile a loaded pipeline's body in `scope`; errors inside it name
+    /// its file and the `uses:` that reached it.
+    fn expand(
+        &mut self,
+        name: &str,
+        uses: &Text,
+        pipeline: &Pipeline,
+        scope: &Scope,
+        caller: String,
+    ) -> LResult<()> {
         self.stack.push(name.to_string());
         self.files.push(pipeline.file.clone());
-        let result = self.step(&pipeline.step, &scope).map_err(|e| {
+        let result = self.step(&pipeline.step, scope).map_err(|e| {
             // Say which `uses:` reached the pipeline, once, where the error
             // first leaves its file.
             if e.file.is_some() {
@@ -412,20 +459,7 @@ impl Compiler<'_> {
         });
         self.stack.pop();
         self.files.pop();
-        result?;
-        let base = match &step.name {
-            Some(label) => substitute(label, &scope.vars)?,
-            None => format!("uses: {name}"),
-        };
-        let produced = &mut self.out.commands[first..];
-        if let [only] = produced {
-            only.label = base;
-        } else {
-            for command in produced {
-                command.label = format!("{base} › {}", command.label);
-            }
-        }
-        Ok(())
+        result.map(|_| ())
     }
 }
 
