@@ -272,10 +272,12 @@ fn member_path(raw: &Path, strip: u32) -> Result<Option<PathBuf>, String> {
         match component {
             Component::Normal(part) => parts.push(part),
             Component::CurDir => {}
-            Component::ParentDir => return Err(format!(
+            Component::ParentDir => {
+                return Err(format!(
                 "member {} has a `..` component: refused (it could write outside the workspace)",
                 raw.display()
-            )),
+            ))
+            }
             Component::RootDir | Component::Prefix(_) => {
                 return Err(format!(
                     "member {} has an absolute path: refused",
@@ -361,3 +363,6 @@ fn no_symlink_between(root: &Path, target: &Path, raw: &Path) -> Result<(), Stri
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

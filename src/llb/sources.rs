@@ -3,7 +3,7 @@
 //! 1. an HTTP source op, `http.checksum = sha256:<hex>` when the build file
 //!    gave `expected-sha256` (BuildKit verifies the download, and the
 //!    checksum is the cache key: a warm rebuild does not contact the server),
-//! 2. `[k/N] <step>: unpack <file>`: the frontend's own binary (`extract`)
+//! 2. `unpack <file> ([k/N] <step>)`: the frontend's own binary (`extract`)
 //!    with the download mounted read-only and no network, verifying what
 //!    BuildKit did not (SHA-512; SHA-256 on a daemon without
 //!    `source.http.checksum`) and writing the working directory's new
@@ -105,7 +105,8 @@ fn fetch_step(
     );
     let what = if fetch.extract { "unpack" } else { "verify" };
     let info = OpInfo {
-        name: Some(format!("{}: {what} {}", step.name, fetch.file_name)),
+        // Not `[k/N] …`: the numbered name is the step's own, on the copy.
+        name: Some(format!("{what} {} ({})", fetch.file_name, step.name)),
         lines: vec![step.line],
         ..Default::default()
     };
