@@ -19,4 +19,6 @@ pub use packaging::signing_probe;
 #[cfg(test)]
 mod packaging_tests;
 #[cfg(test)]
+mod sources_tests;
+#[cfg(test)]
 mod tests;
