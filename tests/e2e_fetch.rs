@@ -201,15 +201,25 @@ fn native_fetch(engine: Engine) {
         &args,
     );
     assert!(!bad.success, "{}", bad.log);
+    // BuildKit fails the source op with `digest mismatch <actual>:
+    // <expected>`; the op is named after the URL and the expected digest.
     for want in [
-        format!("{}/greet-1.0.tar.gz", server.url()),
-        format!("sha256:{wrong}"),
-        format!("sha256:{sha256}"),
+        format!(
+            "fetch {}/greet-1.0.tar.gz (expected sha256:{wrong})",
+            server.url()
+        ),
+        format!("digest mismatch sha256:{sha256}: sha256:{wrong}"),
     ] {
         assert!(bad.log.contains(&want), "no {want} in\n{}", bad.log);
     }
-    let error = bad.log.lines().filter(|l| l.contains("ERROR") || l.contains("mismatch"));
-    eprintln!("wrong sha256 on {engine:?}:\n{}", error.collect::<Vec<_>>().join("\n"));
+    let error = bad
+        .log
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("mismatch"));
+    eprintln!(
+        "wrong sha256 on {engine:?}:\n{}",
+        error.collect::<Vec<_>>().join("\n")
+    );
     eprintln!(
         "native fetch on {engine:?}: cold {:.1}s, warm {:.1}s",
         cold_time.as_secs_f64(),

@@ -60,7 +60,13 @@ fn fetch_step(
             filename: Some(fetch.file_name.clone()),
             mode: None,
         },
-        OpInfo::named(format!("fetch {}", fetch.uri)),
+        // BuildKit's mismatch error is `digest mismatch <actual>:
+        // <expected>` under this name: naming the URL and the expected
+        // digest here makes the failure say which file and which is which.
+        OpInfo::named(match &checksum {
+            Some(checksum) => format!("fetch {} (expected {checksum})", fetch.uri),
+            None => format!("fetch {}", fetch.uri),
+        }),
     )?;
     let mut args = vec![
         EXTRACT_SUBCOMMAND.to_string(),
