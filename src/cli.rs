@@ -66,6 +66,9 @@ pub enum Command {
     /// installed packages.
     #[command(hide = true)]
     FinishEnvironment(crate::helper::environment::FinishEnvironmentArgs),
+    /// In-build helper: verify and unpack a file a native `fetch` downloaded.
+    #[command(hide = true)]
+    Extract(crate::helper::ExtractArgs),
 }
 
 /// Arguments of `keygen`.

@@ -7,6 +7,9 @@
 //! is never printed.
 
 pub mod environment;
+mod extract;
+
+pub use extract::{extract, ExtractArgs};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -214,20 +214,25 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
-    // The frontend's own image packages the result and installs packages.
-    let helper = if plan.packaging.is_some() || plan.environment.is_some() {
-        let (image, origin) = helper::helper_image(&options)?;
-        tracing::info!(?origin, "helper image");
-        Some(image)
-    } else {
-        None
+    // The frontend's own binary packages the result, installs packages and
+    // unpacks native sources.
+    let needs_helper = plan.packaging.is_some()
+        || plan.environment.is_some()
+        || plan.steps.iter().any(|step| step.source.is_some());
+    let helper = match needs_helper {
+        true => {
+            let (image, origin) = helper::helper_image(&options)?;
+            tracing::info!(?origin, "helper image");
+            Some(image)
+        }
+        false => None,
     };
-    let signing_key_id = match plan.packaging.as_ref().and(helper.as_ref()) {
-        Some(image) => {
+    let signing_key_id = match (&helper, &plan.packaging) {
+        (Some(image), Some(_)) => {
             let session = session_id.as_deref().unwrap_or_default();
             helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
         }
-        None => None,
+        _ => None,
     };
     let build_inputs = BuildInputs {
         base,

@@ -12,6 +12,7 @@ use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
 use super::packaging::package;
+use super::sources;
 use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
 use crate::proto::pb;
 
@@ -117,6 +118,11 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         .transpose()?;
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
+        if let Some(source) = &step.source {
+            let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
+            state = sources::native_step(&mut graph, step, source, state, helper)?;
+            continue;
+        }
         state = run_step(
             &mut graph,
             plan,
@@ -138,13 +144,14 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     Ok(graph.finish(&result))
 }
 
-/// The frontend's own image, which `what` needs.
+/// The frontend's own image, for the steps that run its binary.
 fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
     let helper = inputs.helper.as_ref().ok_or_else(|| {
         LlbError::InvalidDefinition(format!(
-            "{what} needs the frontend's own image (the packaging helper), and none was found"
+            "{what} needs the frontend's own image, and none was found"
         ))
     })?;
+    // One name for the image whoever uses it: the op is shared.
     context_state(graph, helper, "packaging helper", inputs)
 }
 

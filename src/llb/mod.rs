@@ -9,6 +9,7 @@ mod graph;
 pub mod image;
 mod ops;
 pub mod packaging;
+pub mod sources;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
@@ -20,5 +21,7 @@ pub use packaging::signing_probe;
 mod environment_tests;
 #[cfg(test)]
 mod packaging_tests;
+#[cfg(test)]
+mod sources_tests;
 #[cfg(test)]
 mod tests;

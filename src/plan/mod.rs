@@ -8,6 +8,7 @@ pub mod environment;
 mod library;
 mod options;
 pub mod packaging;
+pub mod sources;
 mod steps;
 mod vars;
 
@@ -182,6 +183,10 @@ pub struct PlannedStep {
     pub env: BTreeMap<String, String>,
     /// Line of the step in the build file, for source maps.
     pub line: usize,
+    /// Set when BuildKit does the step natively (`uses: fetch`); `script`
+    /// is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<sources::NativeSource>,
 }
 
 /// One package's compiled `test:` section.

@@ -19,6 +19,7 @@ pub(super) struct Command {
     script: String,
     env: BTreeMap<String, String>,
     line: usize,
+    source: Option<super::sources::NativeSource>,
 }
 
 impl Command {
@@ -28,6 +29,7 @@ impl Command {
             script: self.script,
             env: self.env,
             line: self.line,
+            source: self.source,
         }
     }
 }
@@ -399,6 +401,7 @@ impl<'l> Compiler<'l> {
                 script: script(&scope.working_directory, &body),
                 env: scope.env.clone(),
                 line: step.pos.line,
+                source: None,
             });
         }
         let ran = self.steps(&step.pipeline, &scope)?;
@@ -444,9 +447,53 @@ impl<'l> Compiler<'l> {
             .last()
             .cloned()
             .unwrap_or_else(|| "the build file".to_string());
+        // The built-in `fetch` as a BuildKit source when its inputs allow
+        // (plan/sources.rs); a user's own `fetch` pipeline always runs.
+        let native = match name {
+            "fetch" if self.library.is_builtin(name) => {
+                super::sources::native_fetch(&scope.vars, &scope.working_directory)
+            }
+            _ => None,
+        };
+        if let Some(source) = native {
+            self.out.commands.push(Command {
+                label: String::new(),
+                script: String::new(),
+                env: scope.env.clone(),
+                line: step.pos.line,
+                source: Some(source),
+            });
+        } else {
+            self.expand(name, uses, pipeline, &scope, caller)?;
+        }
+        let base = match &step.name {
+            Some(label) => self.subst(label, &scope.vars)?,
+            None => format!("uses: {name}"),
+        };
+        let produced = &mut self.out.commands[first..];
+        if let [only] = produced {
+            only.label = base;
+        } else {
+            for command in produced {
+                command.label = format!("{base} › {}", command.label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compile a loaded pipeline's body in `scope`; errors inside it name
+    /// its file and the `uses:` that reached it.
+    fn expand(
+        &mut self,
+        name: &str,
+        uses: &Text,
+        pipeline: &Pipeline,
+        scope: &Scope,
+        caller: String,
+    ) -> LResult<()> {
         self.stack.push(name.to_string());
         self.files.push(pipeline.file.clone());
-        let result = self.step(&pipeline.step, &scope).map_err(|e| {
+        let result = self.step(&pipeline.step, scope).map_err(|e| {
             // Say which `uses:` reached the pipeline, once, where the error
             // first leaves its file.
             if e.file.is_some() {
@@ -461,20 +508,7 @@ impl<'l> Compiler<'l> {
         });
         self.stack.pop();
         self.files.pop();
-        result?;
-        let base = match &step.name {
-            Some(label) => self.subst(label, &scope.vars)?,
-            None => format!("uses: {name}"),
-        };
-        let produced = &mut self.out.commands[first..];
-        if let [only] = produced {
-            only.label = base;
-        } else {
-            for command in produced {
-                command.label = format!("{base} › {}", command.label);
-            }
-        }
-        Ok(())
+        result.map(|_| ())
     }
 
     /// Set `inputs.<name>` for every declared input: the `with:` value
