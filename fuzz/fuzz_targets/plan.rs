@@ -1,8 +1,9 @@
 //! The frontend's pure path on arbitrary input: YAML text → `config::load`
 //! → `plan::plan` (with `uses:` pipelines; the default target, `packages`)
-//! → `llb::compile` (offline inputs plus the gateway's source map). Bad
-//! input must come back as an error; a panic, an abort, a hang or unbounded
-//! memory is a bug.
+//! → `llb::compile` (offline inputs plus the gateway's source map; when
+//! repositories are configured, a stand-in resolution, on the base image and
+//! from scratch). Bad input must come back as an error; a panic, an abort, a
+//! hang or unbounded memory is a bug.
 //!
 //! Input format (UTF-8; other bytes are skipped): the build file, then
 //! optionally pipeline files, each after a separator line
@@ -25,9 +26,13 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 
+use melange_frontend::apk::repository::RepositoryRef;
 use melange_frontend::config;
 use melange_frontend::llb::{self, BuildInputs, ContextSource, SourceFile};
-use melange_frontend::plan::{self, BuildOptions, Library, PipelineText};
+use melange_frontend::plan::environment::{
+    self, EnvironmentPlan, InstallPackage, Installation, KeyFile, Location,
+};
+use melange_frontend::plan::{self, BaseSource, BuildOptions, Library, PipelineText};
 use melange_frontend::proto::pb;
 
 const FILE: &str = "melange.yaml";
@@ -56,9 +61,36 @@ fn outcome(text: &str) -> Result<String, String> {
         plan::ENVIRONMENT_CONTEXT.to_string(),
         "docker-image://melange-test-env:busybox".to_string(),
     );
-    let plan = plan::plan(FILE, &config, &options, &library).map_err(|e| format!("plan: {e}"))?;
+    let mut outcome = compile(build_file, &config, &options, &library)?;
+    // With repositories, also the environment made only of their packages.
+    if environment::repositories_configured(&config, &options) {
+        options.named_contexts.clear();
+        outcome += &format!(
+            "; from scratch: {}",
+            compile(build_file, &config, &options, &library)?
+        );
+    }
+    Ok(outcome)
+}
+
+/// Plan and compile, with the resolution the gateway would make when the
+/// plan installs packages (the same repositories, atoms taken as names).
+fn compile(
+    build_file: &str,
+    config: &config::Config,
+    options: &BuildOptions,
+    library: &Library,
+) -> Result<String, String> {
+    let mut plan = plan::plan(FILE, config, options, library).map_err(|e| format!("plan: {e}"))?;
+    if let Some(environment) = plan.environment.as_mut() {
+        environment.installation = Some(resolved(environment));
+    }
+    let base = match &plan.base {
+        BaseSource::Scratch => ContextSource::Scratch,
+        _ => ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
+    };
     let mut inputs = BuildInputs::offline(
-        ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
+        base,
         "docker.io/library/melange-frontend:dev",
         FILE,
         pb::Platform {
@@ -78,6 +110,49 @@ fn outcome(text: &str) -> Result<String, String> {
         plan.steps.len(),
         std::hint::black_box(definition).def.len()
     ))
+}
+
+/// A stand-in for resolving the world against the repositories' indexes:
+/// each atom's name (a valid package name) at version 1.0-r0 from the
+/// first repository, and every key of the keyring.
+fn resolved(environment: &EnvironmentPlan) -> Installation {
+    let packages = environment
+        .world
+        .iter()
+        .filter_map(|atom| {
+            let name = atom.split(|c| "<>=~@!".contains(c)).next()?;
+            let valid = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c));
+            let repository = environment.repositories.first().filter(|_| valid)?;
+            let file = RepositoryRef::package_path(&environment.arch, name, "1.0-r0");
+            let source = match Location::parse(&repository.location).ok()? {
+                Location::Url(url) => Location::Url(format!("{url}/{file}")),
+                Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
+            };
+            Some(InstallPackage {
+                name: name.to_string(),
+                version: "1.0-r0".to_string(),
+                checksum: format!("Q1{name}="),
+                tag: repository.tag.clone(),
+                source,
+            })
+        })
+        .collect();
+    let keys = environment
+        .keyring
+        .iter()
+        .map(|location| KeyFile {
+            name: environment::key_name(location).to_string(),
+            pem: "PEM".to_string(),
+        })
+        .collect();
+    Installation {
+        packages,
+        keys,
+        untrusted: Vec::new(),
+    }
 }
 
 /// The build file and the `(name, text)` pipeline sections.
