@@ -10,7 +10,8 @@ use sha1::{Digest, Sha1};
 use super::package::{read_signatures, tar_files};
 use super::sign::{signature_member, SignatureAlgo, SignatureEntry, SigningKey};
 use super::tarball::{self, TarHeader};
-use super::{gzip, ApkError, ApkFile};
+use super::write::WrittenPackage;
+use super::{gzip, ApkError, ApkFile, PkgInfo};
 
 /// A parsed index file.
 #[derive(Debug, Clone)]
@@ -179,13 +180,25 @@ impl IndexRecord {
 
     /// The record for a parsed package file.
     pub fn from_package(apk: &ApkFile) -> IndexRecord {
-        let info = &apk.pkginfo;
+        IndexRecord::from_parts(&apk.pkginfo, &apk.control, apk.file_size)
+    }
+
+    /// The record for a package just written, from what the writer
+    /// returned: the same record [`from_package`](Self::from_package) gives
+    /// for the file, without reading it back.
+    pub fn from_written(written: &WrittenPackage) -> IndexRecord {
+        IndexRecord::from_parts(&written.pkginfo, &written.control, written.file_size)
+    }
+
+    /// The record for a package's `.PKGINFO`, compressed control member and
+    /// file size.
+    fn from_parts(info: &PkgInfo, control: &[u8], file_size: u64) -> IndexRecord {
         IndexRecord {
-            checksum: control_checksum(&apk.control),
+            checksum: control_checksum(control),
             name: info.pkgname.clone(),
             version: info.pkgver.clone(),
             arch: info.arch.clone(),
-            size: apk.file_size,
+            size: file_size,
             installed_size: info.size,
             description: info.pkgdesc.clone(),
             url: info.url.clone(),

@@ -19,6 +19,7 @@
 //! resolves a world over the opened indexes.
 
 pub mod constraint;
+pub mod deflate;
 pub mod deps;
 mod error;
 pub mod gzip;
@@ -31,6 +32,7 @@ pub mod resolve;
 pub mod sbom;
 pub mod sign;
 pub mod tarball;
+pub mod tarread;
 pub mod tools;
 pub mod tree;
 pub mod verify;
@@ -44,7 +46,7 @@ pub use package::{ApkFile, DataEntry, EntryKind};
 pub use pkginfo::PkgInfo;
 pub use sign::{Keyring, SignatureAlgo, SignatureEntry, SigningKey};
 pub use verify::{verify_contents, verify_index, verify_package, Verified};
-pub use write::{write_package, PackageOptions};
+pub use write::{write_package, PackageOptions, WrittenPackage};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::gzip::{self, MemberReader};
 use super::sign::{SignatureAlgo, SignatureEntry};
+use super::tarread::{TarEntry, TarReader};
 use super::{ApkError, PkgInfo};
 
 /// Scriptlet file names a control member may hold, in the order they are written.
@@ -101,8 +102,9 @@ pub struct DataEntry {
     pub pax_sha1: Option<String>,
     /// Hex SHA-1 of the content (files) or target (symlinks), computed on read.
     pub actual_sha1: Option<String>,
-    /// Names of `SCHILY.xattr.*` PAX records.
-    pub xattrs: Vec<String>,
+    /// Extended attributes from `SCHILY.xattr.<name>` PAX records: name
+    /// and raw value, in archive order.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 impl ApkFile {
@@ -231,51 +233,40 @@ fn read_data(bytes: &[u8], start: usize) -> Result<(Vec<DataEntry>, usize), ApkE
         return Err(ApkError::malformed("package", "no data member"));
     }
     let bad = |e: std::io::Error| ApkError::malformed("data member", e.to_string());
-    let mut archive = tar::Archive::new(MemberReader::new(bytes, start));
+    // Our own reader: PAX records are taken by length (see tarread).
+    let mut archive = TarReader::new(MemberReader::new(bytes, start));
     let mut entries = Vec::new();
-    for entry in archive.entries().map_err(bad)? {
-        entries.push(read_entry(entry.map_err(bad)?).map_err(bad)?);
+    while let Some(entry) = archive.next_entry().map_err(bad)? {
+        entries.push(read_entry(&mut archive, entry).map_err(bad)?);
     }
     let end = archive.into_inner().finish().map_err(bad)?;
     Ok((entries, end))
 }
 
-fn read_entry<R: Read>(mut entry: tar::Entry<'_, R>) -> std::io::Result<DataEntry> {
-    let header = entry.header();
-    let kind = match header.entry_type() {
-        tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-        tar::EntryType::Directory => EntryKind::Dir,
-        tar::EntryType::Symlink => EntryKind::Symlink,
-        tar::EntryType::Link => EntryKind::Hardlink,
-        other => EntryKind::Other(other.as_byte()),
+fn read_entry<R: Read>(archive: &mut TarReader<R>, entry: TarEntry) -> std::io::Result<DataEntry> {
+    let kind = match entry.typeflag {
+        b'0' | b'\0' | b'7' => EntryKind::File,
+        b'5' => EntryKind::Dir,
+        b'2' => EntryKind::Symlink,
+        b'1' => EntryKind::Hardlink,
+        other => EntryKind::Other(other),
     };
-    let (mode, uid, gid, mtime) = (
-        header.mode()?,
-        header.uid()?,
-        header.gid()?,
-        header.mtime()?,
-    );
-    let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-    let link_target = entry
-        .link_name_bytes()
-        .map(|l| String::from_utf8_lossy(&l).into_owned());
+    let path = String::from_utf8_lossy(&entry.path).into_owned();
+    let link_target =
+        (!entry.link.is_empty()).then(|| String::from_utf8_lossy(&entry.link).into_owned());
     let (mut pax_sha1, mut xattrs) = (None, Vec::new());
-    if let Some(pax) = entry.pax_extensions()? {
-        for ext in pax {
-            let ext = ext?;
-            let key = ext.key().unwrap_or_default();
-            if key == PAX_SHA1 {
-                pax_sha1 = Some(String::from_utf8_lossy(ext.value_bytes()).into_owned());
-            } else if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                xattrs.push(name.to_string());
-            }
+    for (key, value) in &entry.pax {
+        if key == PAX_SHA1 {
+            pax_sha1 = Some(String::from_utf8_lossy(value).into_owned());
+        } else if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+            xattrs.push((name.to_string(), value.clone()));
         }
     }
-    let size = entry.size();
+    let (mode, uid, gid, mtime, size) = (entry.mode, entry.uid, entry.gid, entry.mtime, entry.size);
     let actual_sha1 = match kind {
         EntryKind::File => {
             let mut hasher = Sha1::new();
-            std::io::copy(&mut entry, &mut hasher)?;
+            archive.content(&mut hasher)?;
             Some(hex::encode(hasher.finalize()))
         }
         EntryKind::Symlink => link_target

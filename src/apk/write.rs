@@ -1,29 +1,43 @@
 //! Writing a package from a directory tree. The data member is streamed to
-//! a temporary file next to the output (file contents are never held in
-//! memory) while its SHA-256 is computed; then `.PKGINFO` gets `size` and
-//! `datahash`, the control member and (with a key) the signature member are
-//! built, and the three members are joined into the output, renamed into
-//! place only when complete.
+//! a temporary file next to the output while its SHA-256 is computed; then
+//! `.PKGINFO` gets `size` and `datahash`, the control member and (with a
+//! key) the signature member are built, and the three members are joined
+//! into the output, renamed into place only when complete.
+//!
+//! Memory stays flat with the tree: the tree is visited one directory at a
+//! time ([`tree::visit`]), files up to [`SMALL_FILE`] are read once into one
+//! reused buffer (hashed, then archived from it), larger ones are read
+//! twice in [`READ_BUF`] pieces (the PAX SHA-1 must precede the content).
 //!
 //! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
-//! owner names only for root, gzip headers without time or name.
-//! Extended attributes are not archived: reading them needs a platform
-//! crate, and melange's build tree rarely carries any.
+//! owner names only for root, extended attributes as sorted
+//! `SCHILY.xattr.<name>` records, gzip members without time or name fed to
+//! the compressor in fixed pieces ([`gzip::GzipWriter`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::gzip::{self, HashingWriter};
+use super::gzip::{self, GzipWriter, HashingWriter};
 use super::package::{PAX_SHA1, SCRIPTLETS};
 use super::pkginfo::sorted_unique;
 use super::sign::{signature_member, SignatureAlgo};
 use super::tarball::{self, TarHeader, TarKind, END_OF_ARCHIVE};
 use super::tree::{self, TreeEntry, TreeKind};
+
+/// Files up to this size are read once, into one reused buffer.
+pub const SMALL_FILE: u64 = 1 << 20;
+
+/// Read size for larger files (read twice: hash, then archive).
+pub const READ_BUF: usize = 256 * 1024;
+
+/// PAX keyword prefix of an extended attribute (GNU tar, star, libarchive
+/// and apk-tools read it).
+pub const PAX_XATTR: &str = "SCHILY.xattr.";
 use super::{ApkError, PkgInfo, SigningKey};
 
 /// melange's build user; its files are owned by root in the package.
@@ -40,6 +54,10 @@ pub struct PackageOptions<'a> {
     pub scriptlets: BTreeMap<String, Vec<u8>>,
     /// `.melange.yaml` for the control member (the build's config), if any.
     pub melange_yaml: Option<Vec<u8>>,
+    /// Threads compressing the data member; 0: as many as this process may
+    /// run on ([`std::thread::available_parallelism`], which honours CPU
+    /// affinity and cgroup quotas). The package's bytes do not depend on it.
+    pub threads: usize,
 }
 
 /// What the data member came to.
@@ -49,16 +67,30 @@ pub struct DataSummary {
     pub datahash: String,
     /// Sum of the sizes of the regular files (hard links counted once).
     pub installed_size: u64,
+    /// Size of the compressed member in bytes.
+    pub compressed_size: u64,
 }
 
-/// Write the package for `tree` and `info` to `out`; returns the `.PKGINFO`
-/// written (with `size`, `datahash` and sorted dependency lists).
+/// What [`write_package`] wrote: everything an index record needs, so the
+/// package never has to be read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenPackage {
+    /// The `.PKGINFO` written (with `size`, `datahash` and sorted
+    /// dependency lists).
+    pub pkginfo: PkgInfo,
+    /// The compressed control member (its SHA-1 is the index `C:`).
+    pub control: Vec<u8>,
+    /// Size of the whole file in bytes (the index `S:`).
+    pub file_size: u64,
+}
+
+/// Write the package for `tree` and `info` to `out`.
 pub fn write_package(
     tree: &Path,
     info: &PkgInfo,
     options: &PackageOptions,
     out: &Path,
-) -> Result<PkgInfo, ApkError> {
+) -> Result<WrittenPackage, ApkError> {
     check_scriptlets(&options.scriptlets)?;
     let data_path = temp_path(out, "data");
     let result = write_with_data_file(tree, info, options, out, &data_path);
@@ -72,9 +104,18 @@ fn write_with_data_file(
     options: &PackageOptions,
     out: &Path,
     data_path: &Path,
-) -> Result<PkgInfo, ApkError> {
+) -> Result<WrittenPackage, ApkError> {
     let data_file = File::create(data_path).map_err(|e| ApkError::io(data_path, e))?;
-    let summary = write_data_member(tree, options.source_date_epoch, BufWriter::new(data_file))?;
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let summary = write_data_member(
+        tree,
+        options.source_date_epoch,
+        threads,
+        BufWriter::new(data_file),
+    )?;
     let mut info = info.clone();
     info.size = summary.installed_size;
     info.datahash = summary.datahash;
@@ -97,11 +138,16 @@ fn write_with_data_file(
     write_atomically(out, |file| {
         file.write_all(&signature)?;
         file.write_all(&control)?;
+        // File to file: the kernel copies (copy_file_range), no user buffer.
         let mut data = File::open(data_path)?;
         io::copy(&mut data, file)?;
         Ok(())
     })?;
-    Ok(info)
+    Ok(WrittenPackage {
+        file_size: (signature.len() + control.len()) as u64 + summary.compressed_size,
+        pkginfo: info,
+        control,
+    })
 }
 
 /// Write `path` through a temporary file in the same directory, renamed
@@ -181,22 +227,25 @@ pub fn control_member_with_config(
     gzip::compress(&tar)
 }
 
-/// Stream the gzip'ed data tar of `root` into `sink`.
+/// Stream the gzip'ed data tar of `root` into `sink`, compressing on
+/// `threads` threads (same bytes for any number).
 pub fn write_data_member<W: Write>(
     root: &Path,
     mtime: u64,
+    threads: usize,
     sink: W,
 ) -> Result<DataSummary, ApkError> {
-    let entries = tree::walk(root)?;
     let mut hashing = HashingWriter::<W, Sha256>::new(sink);
-    let mut tar = gzip::encoder(&mut hashing);
+    let mut tar = GzipWriter::with_threads(&mut hashing, gzip::DATA_LEVEL, threads);
+    let mut buf = Vec::new();
     let mut installed_size = 0;
-    for entry in &entries {
-        write_entry(&mut tar, entry, mtime)?;
+    tree::visit(root, |entry| {
+        write_entry(&mut tar, &entry, mtime, &mut buf)?;
         if entry.kind == TreeKind::File {
             installed_size += entry.size;
         }
-    }
+        Ok(())
+    })?;
     let io_err = |e| ApkError::io(root, e);
     tar.write_all(&END_OF_ARCHIVE).map_err(io_err)?;
     tar.finish().map_err(io_err)?;
@@ -204,10 +253,17 @@ pub fn write_data_member<W: Write>(
     Ok(DataSummary {
         datahash: hex::encode(hashing.digest.finalize()),
         installed_size,
+        compressed_size: hashing.written,
     })
 }
 
-fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<(), ApkError> {
+/// Write one entry; `buf` is scratch space reused across entries.
+fn write_entry(
+    out: &mut impl Write,
+    entry: &TreeEntry,
+    mtime: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), ApkError> {
     let owner = |id: u64| if id == BUILD_UID { 0 } else { id };
     let mut header = TarHeader {
         path: entry.path.clone(),
@@ -217,7 +273,11 @@ fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<()
         gid: owner(entry.gid),
         size: 0,
         mtime,
-        pax: BTreeMap::new(),
+        pax: entry
+            .xattrs
+            .iter()
+            .map(|(name, value)| (format!("{PAX_XATTR}{name}"), value.clone()))
+            .collect(),
     };
     let io_err = |e| ApkError::io(&entry.source, e);
     match &entry.kind {
@@ -237,40 +297,81 @@ fn write_entry(out: &mut impl Write, entry: &TreeEntry, mtime: u64) -> Result<()
         TreeKind::File => {
             header.kind = TarKind::File;
             header.size = entry.size;
-            header
-                .pax
-                .insert(PAX_SHA1.into(), file_sha1(entry)?.into_bytes());
-            tarball::write_header(out, &header).map_err(io_err)?;
-            copy_exact(entry, out)?;
+            let mut file = File::open(&entry.source).map_err(io_err)?;
+            if entry.size <= SMALL_FILE {
+                buf.clear();
+                let n = (&mut file)
+                    .take(entry.size + 1)
+                    .read_to_end(buf)
+                    .map_err(io_err)?;
+                check_size(entry, n as u64)?;
+                header.pax.insert(
+                    PAX_SHA1.into(),
+                    hex::encode(Sha1::digest(&buf)).into_bytes(),
+                );
+                tarball::write_header(out, &header).map_err(io_err)?;
+                out.write_all(buf).map_err(io_err)?;
+            } else {
+                let sha1 = stream_file(entry, &mut file, buf, &mut io::sink())?;
+                header
+                    .pax
+                    .insert(PAX_SHA1.into(), hex::encode(sha1).into_bytes());
+                tarball::write_header(out, &header).map_err(io_err)?;
+                file.rewind().map_err(io_err)?;
+                // Hashed again as archived: the checksum must describe
+                // these bytes even if the file changed in between.
+                if stream_file(entry, &mut file, buf, out)? != sha1 {
+                    return Err(changed(entry, "content"));
+                }
+            }
             tarball::pad(out, entry.size).map_err(io_err)
         }
     }
 }
 
-fn open(entry: &TreeEntry) -> Result<impl Read, ApkError> {
-    let file = File::open(&entry.source).map_err(|e| ApkError::io(&entry.source, e))?;
-    Ok(BufReader::new(file).take(entry.size + 1))
-}
-
-fn file_sha1(entry: &TreeEntry) -> Result<String, ApkError> {
+/// Copy exactly `entry.size` bytes of `file` to `out` in [`READ_BUF`]
+/// pieces; returns their SHA-1.
+fn stream_file(
+    entry: &TreeEntry,
+    file: &mut File,
+    buf: &mut Vec<u8>,
+    out: &mut impl Write,
+) -> Result<[u8; 20], ApkError> {
+    let io_err = |e| ApkError::io(&entry.source, e);
+    buf.resize(READ_BUF, 0);
     let mut hasher = Sha1::new();
-    let n = io::copy(&mut open(entry)?, &mut hasher).map_err(|e| ApkError::io(&entry.source, e))?;
-    check_size(entry, n)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-fn copy_exact(entry: &TreeEntry, out: &mut impl Write) -> Result<(), ApkError> {
-    let n = io::copy(&mut open(entry)?, out).map_err(|e| ApkError::io(&entry.source, e))?;
-    check_size(entry, n)
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        total += n as u64;
+        if total > entry.size {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err)?;
+    }
+    check_size(entry, total)?;
+    Ok(hasher.finalize().into())
 }
 
 fn check_size(entry: &TreeEntry, read: u64) -> Result<(), ApkError> {
     if read != entry.size {
-        return Err(ApkError::Invalid(format!(
-            "{}: file changed while packaging (size {} when listed, {read} bytes read)",
-            entry.source.display(),
-            entry.size
-        )));
+        return Err(changed(
+            entry,
+            &format!("size {} when listed, {read} bytes read", entry.size),
+        ));
     }
     Ok(())
+}
+
+fn changed(entry: &TreeEntry, what: &str) -> ApkError {
+    ApkError::Invalid(format!(
+        "{}: file changed while packaging ({what})",
+        entry.source.display()
+    ))
 }

@@ -7,6 +7,7 @@ mod repository;
 mod resolve;
 mod roundtrip;
 mod tools;
+mod writer;
 
 use std::path::{Path, PathBuf};
 

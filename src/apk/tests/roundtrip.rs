@@ -12,7 +12,9 @@ use crate::apk::gzip;
 use crate::apk::package::{EntryKind, PAX_SHA1};
 use crate::apk::tarball::{self, TarHeader};
 use crate::apk::write::control_member;
-use crate::apk::{verify_package, write_package, ApkError, PackageOptions, PkgInfo, Verified};
+use crate::apk::{
+    verify_package, write_package, ApkError, IndexRecord, PackageOptions, PkgInfo, Verified,
+};
 
 const EPOCH: u64 = 1_700_000_000;
 const TOOL: &[u8] = b"#!/bin/sh\necho hello\n";
@@ -112,6 +114,13 @@ fn written_package_reads_back_and_verifies() {
     let bytes = std::fs::read(&out).unwrap();
     let apk = ApkFile::parse(&bytes).unwrap();
 
+    assert_eq!(
+        IndexRecord::from_written(&written),
+        IndexRecord::from_package(&apk),
+        "the writer's own record is the one read back"
+    );
+    assert_eq!(written.file_size, bytes.len() as u64);
+    let written = written.pkginfo;
     assert_eq!(apk.pkginfo, written);
     assert_eq!(written.depends, ["busybox", "so:libc.so.6"]);
     assert_eq!(written.datahash, apk.data_sha256);
@@ -214,11 +223,15 @@ fn members_have_deterministic_headers_and_the_right_end_blocks() {
     let bytes = std::fs::read(&out).unwrap();
     let members = members(&bytes);
     assert_eq!(members.len(), 3);
-    for member in &members {
-        // magic, deflate, no flags (no name), mtime 0, XFL 2 (best), OS 255
+    for (n, member) in members.iter().enumerate() {
+        // magic, deflate, no flags (no name), mtime 0, XFL, OS 255; XFL is
+        // 2 (best) for the small members, 0 for the data member (level 6).
+        let xfl = if n == 2 { b'\x00' } else { b'\x02' };
+        let mut expected = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff".to_vec();
+        expected[8] = xfl;
         assert_eq!(
             &bytes[member.range.start..member.range.start + 10],
-            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+            expected
         );
     }
     assert!(
@@ -374,7 +387,9 @@ fn swapped_control_member_breaks_the_signature() {
         ..Default::default()
     };
     let out = dir.join("p.apk");
-    let written = write_package(&dir.join("tree"), &info(), &options, &out).unwrap();
+    let written = write_package(&dir.join("tree"), &info(), &options, &out)
+        .unwrap()
+        .pkginfo;
     let bytes = std::fs::read(&out).unwrap();
     let apk = ApkFile::parse(&bytes).unwrap();
     let mut changed = written.clone();
