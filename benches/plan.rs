@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use melange_frontend::cli;
 use melange_frontend::config::{self, yaml};
-use melange_frontend::llb::{self, BuildInputs, CapSet, ContextSource};
+use melange_frontend::llb::{self, BuildInputs, ContextSource};
 use melange_frontend::plan::{self, BuildOptions};
 use melange_frontend::proto::pb;
 
@@ -96,25 +96,16 @@ fn plan_once(path: &Path, text: &str) -> Result<(), String> {
         .collect();
     let library = cli::read_library(&config, &pipelines);
     let plan = plan::plan(&file, &config, &options, &library).map_err(|e| e.to_string())?;
-    let inputs = BuildInputs {
-        base: ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
-        base_config: Default::default(),
-        cache: None,
-        context_name: "context".into(),
-        context_excludes: vec![file.clone()],
-        session_id: None,
-        platform: pb::Platform {
+    let inputs = BuildInputs::offline(
+        ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
+        "docker.io/library/melange-frontend:dev",
+        &file,
+        pb::Platform {
             architecture: "amd64".into(),
             os: "linux".into(),
             ..Default::default()
         },
-        caps: CapSet::all(),
-        source: None,
-        helper: Some(ContextSource::Image(
-            "docker.io/library/melange-frontend:dev".into(),
-        )),
-        signing_key_id: None,
-    };
+    );
     llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     Ok(())
 }

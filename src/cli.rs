@@ -1,7 +1,12 @@
 //! Host subcommands. `plan` prints the plan and the LLB for a build file
 //! offline, with the same code path the frontend uses minus the daemon: the
 //! golden-test and debugging entry point. `keygen`, `index`, `sign-index`
-//! and `verify` are the APK tools melange users expect, over [`crate::apk`].
+//! and `verify` are the APK tools melange users expect, over [`crate::apk`];
+//! `resolve` runs the environment resolver offline ([`resolve_command`]).
+
+mod resolve;
+
+pub use resolve::{resolve_command, ResolveArgs, Resolved};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,7 +16,7 @@ use serde::Serialize;
 
 use crate::apk::{self, Keyring, SigningKey};
 use crate::config;
-use crate::llb::{self, image::normalize_reference, BuildInputs, CapSet, ContextSource};
+use crate::llb::{self, image::normalize_reference, BuildInputs, ContextSource};
 use crate::plan::{self, BaseSource, BuildOptions, BuildPlan, ContextValue, Platform};
 use crate::proto::pb;
 
@@ -43,6 +48,9 @@ pub enum Command {
     SignIndex(SignIndexArgs),
     /// Verify .apk files and indexes against a directory of public keys.
     Verify(VerifyArgs),
+    /// Resolve packages against local repositories (offline) and print the
+    /// install order, one `name-version` per line.
+    Resolve(ResolveArgs),
     /// In-build helper: write the packages and the index (the frontend runs
     /// this inside the build, from its own image).
     #[command(hide = true)]
@@ -50,6 +58,17 @@ pub enum Command {
     /// In-build helper: report which signing key the build was given.
     #[command(hide = true)]
     SigningKeyId(crate::helper::SigningKeyIdArgs),
+    /// In-build helper: check one package against its index record and
+    /// unpack it into its own layer.
+    #[command(hide = true)]
+    InstallApk(crate::helper::environment::InstallApkArgs),
+    /// In-build helper: write the apk database, keys and accounts over the
+    /// installed packages.
+    #[command(hide = true)]
+    FinishEnvironment(crate::helper::environment::FinishEnvironmentArgs),
+    /// In-build helper: verify and unpack a file a native `fetch` downloaded.
+    #[command(hide = true)]
+    Extract(crate::helper::ExtractArgs),
 }
 
 /// Arguments of `keygen`.
@@ -269,31 +288,28 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     }
     let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
-    let plan = plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
-    let inputs = BuildInputs {
-        base: offline_source(&plan.base)?,
-        base_config: Default::default(),
-        cache: plan
-            .cache_context
-            .as_deref()
-            .map(|v| offline_context(plan::CACHE_CONTEXT, v))
-            .transpose()?,
-        context_name: "context".to_string(),
-        context_excludes: vec![file_name_in_context(&args.file)],
-        session_id: None,
-        platform: pb::Platform {
+    let mut plan =
+        plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    if let Some(environment) = plan.environment.as_mut() {
+        let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+        environment.installation = Some(resolve::install_offline(&base, environment)?);
+    }
+    let mut inputs = BuildInputs::offline(
+        offline_source(&plan.base)?,
+        &normalize_reference(&args.frontend_image)?,
+        &file_name_in_context(&args.file),
+        pb::Platform {
             architecture: options.platform.architecture.clone(),
             os: options.platform.os.clone(),
             variant: options.platform.variant.clone(),
             ..Default::default()
         },
-        caps: CapSet::all(),
-        source: None,
-        helper: Some(ContextSource::Image(normalize_reference(
-            &args.frontend_image,
-        )?)),
-        signing_key_id: None,
-    };
+    );
+    inputs.cache = plan
+        .cache_context
+        .as_deref()
+        .map(|v| offline_context(plan::CACHE_CONTEXT, v))
+        .transpose()?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     let output = PlanOutput {
         plan,
@@ -317,6 +333,7 @@ fn offline_source(base: &BaseSource) -> Result<ContextSource, String> {
             Ok(ContextSource::Image(normalize_reference(reference)?))
         }
         BaseSource::Context { name, value } => offline_context(name, value),
+        BaseSource::Scratch => Ok(ContextSource::Scratch),
     }
 }
 

@@ -6,6 +6,11 @@
 //! stderr, which BuildKit shows as the packaging step's log; the key itself
 //! is never printed.
 
+pub mod environment;
+mod extract;
+
+pub use extract::{extract, ExtractArgs};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

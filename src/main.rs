@@ -1,7 +1,7 @@
 //! Entry point: decide the role (gateway frontend or host subcommand) and
 //! hand over. Logs go to stderr; in the frontend role stdout is gRPC only.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -29,13 +29,36 @@ fn main() -> ExitCode {
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),
         Command::BuildApks(args) => in_build(melange_frontend::helper::build_apks(&args)),
         Command::SigningKeyId(args) => in_build(melange_frontend::helper::signing_key_id(&args)),
+        Command::InstallApk(args) => {
+            in_build(melange_frontend::helper::environment::install_apk(&args))
+        }
+        Command::FinishEnvironment(args) => in_build(
+            melange_frontend::helper::environment::finish_environment(&args),
+        ),
+        Command::Resolve(args) => {
+            let resolved = cli::resolve_command(&args);
+            for warning in &resolved.warnings {
+                eprintln!("{warning}");
+            }
+            match resolved.outcome {
+                Ok(order) => {
+                    print!("{order}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("ERROR: {}", message.trim_end());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Extract(args) => in_build(melange_frontend::helper::extract(&args)),
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
-                print!("{lines}");
+                let printed = report(Ok(lines.trim_end().to_string()));
                 if any_failed {
                     ExitCode::FAILURE
                 } else {
-                    ExitCode::SUCCESS
+                    printed
                 }
             }
             Err(message) => report(Err(message)),
@@ -47,8 +70,16 @@ fn main() -> ExitCode {
 fn report(outcome: Result<String, String>) -> ExitCode {
     match outcome {
         Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
+            // A closed pipe (`plan … | head`) is the reader's choice, not an
+            // error worth a panic.
+            let mut stdout = std::io::stdout().lock();
+            match writeln!(stdout, "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing the output: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(message) => {
             eprintln!("error: {message}");

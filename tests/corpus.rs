@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use melange_frontend::llb::{self, BuildInputs, CapSet, ContextSource};
+use melange_frontend::llb::{self, BuildInputs, ContextSource};
 use melange_frontend::plan::{self, BuildOptions};
 use melange_frontend::proto::pb;
 use melange_frontend::{cli, config};
@@ -63,23 +63,14 @@ fn every_corpus_file_decodes_plans_and_compiles() {
 }
 
 fn inputs(file: &str) -> BuildInputs {
-    BuildInputs {
-        base: ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
-        base_config: Default::default(),
-        cache: None,
-        context_name: "context".into(),
-        context_excludes: vec![file.to_string()],
-        session_id: None,
-        platform: pb::Platform {
+    BuildInputs::offline(
+        ContextSource::Image("docker.io/library/melange-test-env:busybox".into()),
+        "docker.io/library/melange-frontend:dev",
+        file,
+        pb::Platform {
             architecture: "amd64".into(),
             os: "linux".into(),
             ..Default::default()
         },
-        caps: CapSet::all(),
-        source: None,
-        helper: Some(ContextSource::Image(
-            "docker.io/library/melange-frontend:dev".into(),
-        )),
-        signing_key_id: None,
-    }
+    )
 }

@@ -153,6 +153,13 @@ fn signed_reproducible_then_unsigned(engine: Engine) {
     // Same input, no cache at all: the same bytes.
     let second = build(engine, &context, &out2, &signed);
     assert!(second.success, "{}", second.log);
+    // `--no-cache` re-runs every step (the bytes below come from a real
+    // second build, not from the cache).
+    assert!(
+        second.steps().iter().all(|(_, cached)| !cached),
+        "{}",
+        second.log
+    );
     files_identical(&out1, &out2);
 
     // Without the secret, and with the cache: the packaging step must not
@@ -280,4 +287,91 @@ fn docker20_helper_from_source_and_no_frontend_bin() {
         "{}",
         refused.log
     );
+}
+
+/// A shared library, a program linked to it and a pkg-config file, split
+/// into three packages: signed packages whose automatic dependencies say
+/// what needs what, on `engine`.
+fn shared_library_packages(engine: Engine) {
+    let dir = scratch_dir("libgreet");
+    let context = copy_package("libgreet", &dir);
+    let built = std::process::Command::new(context.join("src/build.sh"))
+        .arg(context.join("prebuilt"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "compiling the test library with the host's gcc: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (key, keys) = signing_key(&dir);
+    let secret = format!("id=melange.rsa,src={}", key.display());
+    let out = dir.join("out");
+    let result = build(
+        engine,
+        &context,
+        &out,
+        &["--secret", &secret, "--build-arg", EPOCH],
+    );
+    assert!(result.success, "{}", result.log);
+    let verified = verify_all(&out, &keys);
+    assert_eq!(
+        verified,
+        [
+            "x86_64/APKINDEX.tar.gz: signed by melange.rsa.pub",
+            "x86_64/greet-1.0.0-r0.apk: signed by melange.rsa.pub",
+            "x86_64/libgreet-1.0.0-r0.apk: signed by melange.rsa.pub",
+            "x86_64/libgreet-dev-1.0.0-r0.apk: signed by melange.rsa.pub",
+        ]
+    );
+    let info = |name: &str| parse(&out.join(format!("x86_64/{name}-1.0.0-r0.apk"))).pkginfo;
+    let lib = info("libgreet");
+    assert_eq!(lib.depends, ["so:libc.so.6"]);
+    assert_eq!(
+        lib.provides,
+        ["so-ver:libgreet.so.1=1.0.0-r0", "so:libgreet.so.1=1"]
+    );
+    let dev = info("libgreet-dev");
+    assert_eq!(dev.depends, ["so:libgreet.so.1"]);
+    assert_eq!(dev.provides, ["pc:greet=1.0.0-r0"]);
+    let program = info("greet");
+    assert_eq!(
+        program.depends,
+        [
+            "so:ld-linux-x86-64.so.2",
+            "so:libc.so.6",
+            "so:libgreet.so.1"
+        ]
+    );
+    assert_eq!(program.provides, ["cmd:greet=1.0.0-r0"]);
+    // Nothing depends on what the same package provides.
+    for package in [&lib, &dev, &program] {
+        for depend in &package.depends {
+            let name = depend.split(['=', '<', '>', '~']).next().unwrap_or(depend);
+            assert!(
+                !package
+                    .provides
+                    .iter()
+                    .any(|p| p.split('=').next() == Some(name)),
+                "{} depends on its own {depend}",
+                package.pkgname
+            );
+        }
+    }
+    let index =
+        ApkIndex::parse(&std::fs::read(out.join("x86_64/APKINDEX.tar.gz")).unwrap()).unwrap();
+    let greet = index.records.iter().find(|r| r.name == "greet").unwrap();
+    assert_eq!(greet.depends, program.depends);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_shared_library_program_and_pkgconfig_get_their_dependencies() {
+    shared_library_packages(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_shared_library_program_and_pkgconfig_get_their_dependencies() {
+    shared_library_packages(Engine::Docker20);
 }

@@ -14,7 +14,9 @@
 //! [`tools`] (the file-level operations behind the host subcommands
 //! `keygen`, `index`, `sign-index` and `verify`). [`version`],
 //! [`constraint`] and [`resolve`] are apk's version ordering, dependency
-//! atoms and solver, for building environments from repositories.
+//! atoms and solver, for building environments from repositories;
+//! [`repository`] opens a repository's index (signature checked) and
+//! resolves a world over the opened indexes.
 
 pub mod constraint;
 pub mod deflate;
@@ -22,8 +24,10 @@ pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
+pub mod install;
 pub mod package;
 pub mod pkginfo;
+pub mod repository;
 pub mod resolve;
 pub mod sbom;
 pub mod sign;
@@ -41,7 +45,7 @@ pub use index::{ApkIndex, IndexRecord};
 pub use package::{ApkFile, DataEntry, EntryKind};
 pub use pkginfo::PkgInfo;
 pub use sign::{Keyring, SignatureAlgo, SignatureEntry, SigningKey};
-pub use verify::{verify_index, verify_package, Verified};
+pub use verify::{verify_contents, verify_index, verify_package, Verified};
 pub use write::{write_package, PackageOptions, WrittenPackage};
 
 #[cfg(test)]

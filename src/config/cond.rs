@@ -4,10 +4,17 @@
 //! `==` / `!=`, combined with `&&` / `||` strictly left to right, grouped with
 //! parentheses. A lone `true` / `false` is a condition too.
 
+/// How deep parentheses may nest: the parser recurses once per level.
+const MAX_NESTING: usize = 64;
+
 /// Evaluate a substituted condition; the error says what is malformed.
 pub fn evaluate(condition: &str) -> Result<bool, String> {
     let tokens = tokenize(condition)?;
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let value = parser.expression()?;
     match parser.tokens.get(parser.at) {
         None => Ok(value),
@@ -81,6 +88,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses open around the current term.
+    depth: usize,
 }
 
 impl Parser {
@@ -113,7 +122,14 @@ impl Parser {
     fn term(&mut self) -> Result<bool, String> {
         match self.next() {
             Some(Token::Open) => {
+                if self.depth == MAX_NESTING {
+                    return Err(format!(
+                        "parentheses nested deeper than {MAX_NESTING} levels in condition"
+                    ));
+                }
+                self.depth += 1;
                 let value = self.expression()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token::Close) => Ok(value),
                     _ => Err("missing `)` in condition".into()),
@@ -172,5 +188,18 @@ mod tests {
         assert!(evaluate("(a == a").unwrap_err().contains("missing `)`"));
         assert!(evaluate("x86_64").unwrap_err().contains("not a comparison"));
         assert!(evaluate("'a == b").unwrap_err().contains("unterminated"));
+    }
+
+    #[test]
+    fn deep_parentheses_are_an_error_not_a_stack_overflow() {
+        // Found with the fuzz target (fuzz/, `plan`): 40,000 `(` overflowed
+        // the stack.
+        let deep = format!("{}a == a{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(evaluate(&deep)
+            .unwrap_err()
+            .contains("deeper than 64 levels"));
+        assert!(evaluate(&"(".repeat(100_000)).is_err());
+        let ok = format!("{}a == a{}", "(".repeat(64), ")".repeat(64));
+        assert!(evaluate(&ok).unwrap());
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::error::{LResult, Located, Pos};
 use super::model::{
-    BuildOption, Capabilities, Config, DataSet, Dependencies, Environment, Input, Package,
-    PackageOptions, Scriptlets, Step, Subpackage, TestSection, Text, VarTransform,
+    BuildOption, Capabilities, Config, DataSet, Dependencies, Environment, Group, Input, Package,
+    PackageOptions, Scriptlets, Step, Subpackage, TestSection, Text, User, VarTransform,
 };
 use super::schema;
 use super::yaml::{Key, Node, Value};
@@ -292,12 +292,56 @@ fn decode_environment(node: &Node) -> LResult<Environment> {
             .map(string_map)
             .unwrap_or_default(),
         packages: contents
+            .as_ref()
             .and_then(|c| c.get("packages"))
             .map(text_list)
             .unwrap_or_default(),
         run_as: accounts
+            .as_ref()
             .and_then(|a| a.text("run-as"))
             .filter(|t| !t.value.is_empty()),
+        repositories: contents
+            .as_ref()
+            .and_then(|c| c.get("repositories"))
+            .map(text_list)
+            .unwrap_or_default(),
+        keyring: contents
+            .as_ref()
+            .and_then(|c| c.get("keyring"))
+            .map(text_list)
+            .unwrap_or_default(),
+        users: accounts
+            .as_ref()
+            .and_then(|a| a.get("users"))
+            .map(|n| list(n).iter().map(decode_user).collect())
+            .transpose()?
+            .unwrap_or_default(),
+        groups: accounts
+            .as_ref()
+            .and_then(|a| a.get("groups"))
+            .map(|n| list(n).iter().map(decode_group).collect())
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+fn decode_user(node: &Node) -> LResult<User> {
+    let fields = Fields::new(node, "accounts user")?;
+    Ok(User {
+        username: fields.required_text("username")?,
+        uid: fields.text("uid"),
+        gid: fields.text("gid"),
+        shell: fields.text("shell"),
+        homedir: fields.text("homedir"),
+    })
+}
+
+fn decode_group(node: &Node) -> LResult<Group> {
+    let fields = Fields::new(node, "accounts group")?;
+    Ok(Group {
+        groupname: fields.required_text("groupname")?,
+        gid: fields.text("gid"),
+        members: fields.get("members").map(text_list).unwrap_or_default(),
     })
 }
 

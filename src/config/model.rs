@@ -171,6 +171,40 @@ pub struct Environment {
     pub packages: Vec<Text>,
     /// `environment.accounts.run-as`, if given.
     pub run_as: Option<Text>,
+    /// `environment.contents.repositories` (`URL`, `DIR` or `@tag URL`).
+    pub repositories: Vec<Text>,
+    /// `environment.contents.keyring`: public keys (URLs or context paths).
+    pub keyring: Vec<Text>,
+    /// `environment.accounts.users`, written to `/etc/passwd`.
+    pub users: Vec<User>,
+    /// `environment.accounts.groups`, written to `/etc/group`.
+    pub groups: Vec<Group>,
+}
+
+/// One `environment.accounts.users` entry (apko's fields, raw text).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct User {
+    /// `username`.
+    pub username: Text,
+    /// `uid`.
+    pub uid: Option<Text>,
+    /// `gid` (the primary group).
+    pub gid: Option<Text>,
+    /// `shell`.
+    pub shell: Option<Text>,
+    /// `homedir`.
+    pub homedir: Option<Text>,
+}
+
+/// One `environment.accounts.groups` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Group {
+    /// `groupname`.
+    pub groupname: Text,
+    /// `gid`.
+    pub gid: Option<Text>,
+    /// `members`.
+    pub members: Vec<Text>,
 }
 
 /// One pipeline step.

@@ -3,11 +3,37 @@
 
 use std::collections::BTreeMap;
 
-use super::error::{LResult, Located};
+use super::error::{LResult, Located, Pos};
 use super::model::Text;
 
 /// Variables visible to one step.
 pub type Vars = BTreeMap<String, String>;
+
+/// The most text one substitution may make (1 MiB). Variables defined from
+/// variables can double at each step (`b: ${{vars.a}}${{vars.a}}`, and so
+/// on), so a page of YAML could otherwise ask for gigabytes; real values
+/// are a few kilobytes at most.
+pub const MAX_SUBSTITUTED: usize = 1 << 20;
+
+/// The error for a substitution past [`MAX_SUBSTITUTED`].
+pub fn too_long(pos: Pos) -> Located {
+    Located::new(
+        pos,
+        format!(
+            "`${{{{…}}}}` substitution makes more than {} MiB of text",
+            MAX_SUBSTITUTED >> 20
+        ),
+    )
+}
+
+/// Append `value` to `out` unless that passes [`MAX_SUBSTITUTED`].
+fn append(out: &mut String, value: &str, pos: Pos) -> LResult<()> {
+    if out.len() + value.len() > MAX_SUBSTITUTED {
+        return Err(too_long(pos));
+    }
+    out.push_str(value);
+    Ok(())
+}
 
 /// Replace every `${{ name }}` in `text` with its value from `vars`.
 pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
@@ -21,7 +47,7 @@ pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
         };
         let name = after[..end].trim();
         match vars.get(name) {
-            Some(value) => out.push_str(value),
+            Some(value) => append(&mut out, value, text.pos)?,
             None => {
                 return Err(Located::new(
                     text.pos,
@@ -40,7 +66,7 @@ pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
 
 /// melange's parse-time pass: replace the variables `vars` knows, leave any
 /// other `${{…}}` as written for the strict pass to judge.
-pub fn substitute_known(text: &Text, vars: &Vars) -> String {
+pub fn substitute_known(text: &Text, vars: &Vars) -> LResult<String> {
     let mut out = String::with_capacity(text.value.len());
     let mut rest = text.value.as_str();
     while let Some(start) = rest.find("${{") {
@@ -48,13 +74,13 @@ pub fn substitute_known(text: &Text, vars: &Vars) -> String {
         let Some(end) = after.find("}}") else { break };
         out.push_str(&rest[..start]);
         match vars.get(after[..end].trim()) {
-            Some(value) => out.push_str(value),
+            Some(value) => append(&mut out, value, text.pos)?,
             None => out.push_str(&rest[start..start + 3 + end + 2]),
         }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 fn known_hint(name: &str, vars: &Vars) -> String {
@@ -107,7 +133,10 @@ mod tests {
     #[test]
     fn the_lenient_pass_keeps_unknown_variables() {
         let text = Text::new("${{package.name}}-${{range.key}}", Pos::default());
-        assert_eq!(substitute_known(&text, &vars()), "hello-${{range.key}}");
+        assert_eq!(
+            substitute_known(&text, &vars()).unwrap(),
+            "hello-${{range.key}}"
+        );
     }
 
     #[test]
@@ -119,5 +148,20 @@ mod tests {
             err.message,
             "undefined variable `${{package.nme}}` (known here: package.name)"
         );
+    }
+
+    #[test]
+    fn substitution_stops_at_one_mebibyte() {
+        // Found with the fuzz target (fuzz/, `plan`): 40 vars each twice the
+        // one before (1.4 KB of YAML) took more than 3 GB.
+        let vars: Vars = [("vars.a".to_string(), "x".repeat(64 << 10))].into();
+        let pos = Pos { line: 3, col: 4 };
+        let text = Text::new("${{vars.a}}".repeat(16), pos);
+        assert_eq!(substitute(&text, &vars).unwrap().len(), MAX_SUBSTITUTED);
+        let text = Text::new("${{vars.a}}".repeat(17), pos);
+        let err = substitute(&text, &vars).unwrap_err();
+        assert_eq!(err.pos, pos);
+        assert!(err.message.contains("more than 1 MiB"), "{}", err.message);
+        assert!(substitute_known(&text, &vars).is_err());
     }
 }

@@ -54,11 +54,23 @@ impl Node {
     }
 }
 
+/// How deep lists and mappings may nest. The tree is built and walked
+/// recursively, so unbounded nesting (`- - - - …` is two bytes a level)
+/// would overflow the stack; real build files nest about ten levels.
+const MAX_DEPTH: usize = 128;
+
+/// How many nodes anchors and aliases may copy in all. Each alias is a copy
+/// of its anchor's subtree (and each anchor keeps one), so a few lines of
+/// nested aliases (a "billion laughs") would otherwise take gigabytes.
+const MAX_COPIED_NODES: usize = 100_000;
+
 /// Parse one YAML document. An empty file is an empty mapping.
 pub fn parse(text: &str) -> LResult<Node> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: BTreeMap::new(),
+        depth: 0,
+        copied_nodes: 0,
     };
     builder.document()
 }
@@ -73,7 +85,35 @@ fn pos_of(mark: &Marker) -> Pos {
 
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: BTreeMap<usize, Node>,
+    /// Anchored nodes with their size (nodes, depth).
+    anchors: BTreeMap<usize, (Node, Size)>,
+    /// Lists and mappings open around the current node.
+    depth: usize,
+    /// Nodes copied for anchors and aliases so far.
+    copied_nodes: usize,
+}
+
+/// How many nodes a subtree holds and how deep its lists and mappings nest.
+#[derive(Clone, Copy)]
+struct Size {
+    nodes: usize,
+    depth: usize,
+}
+
+impl Size {
+    fn of(node: &Node) -> Size {
+        let children: Box<dyn Iterator<Item = &Node>> = match &node.value {
+            Value::Null | Value::Scalar(_) => return Size { nodes: 1, depth: 0 },
+            Value::Seq(items) => Box::new(items.iter()),
+            Value::Map(entries) => Box::new(entries.iter().map(|(_, value)| value)),
+        };
+        children
+            .map(Size::of)
+            .fold(Size { nodes: 1, depth: 1 }, |size, child| Size {
+                nodes: size.nodes + child.nodes,
+                depth: size.depth.max(child.depth + 1),
+            })
+    }
 }
 
 impl Builder<'_> {
@@ -127,11 +167,20 @@ impl Builder<'_> {
             Event::SequenceStart(anchor, _) => (self.sequence(pos)?, anchor),
             Event::MappingStart(anchor, _) => (self.mapping(pos)?, anchor),
             Event::Alias(id) => {
-                return self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| Located::new(pos, "alias to an unknown anchor"));
+                let size = match self.anchors.get(&id) {
+                    Some((_, size)) => *size,
+                    None => return Err(Located::new(pos, "alias to an unknown anchor")),
+                };
+                if self.depth + size.depth > MAX_DEPTH {
+                    return Err(Located::new(
+                        pos,
+                        format!(
+                            "this alias nests YAML lists and mappings deeper than {MAX_DEPTH} levels"
+                        ),
+                    ));
+                }
+                self.copied(size.nodes, pos)?;
+                return Ok(self.anchors[&id].0.clone());
             }
             other => {
                 return Err(Located::new(
@@ -141,20 +190,48 @@ impl Builder<'_> {
             }
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = Size::of(&node);
+            self.copied(size.nodes, pos)?;
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
     }
 
+    /// Count `nodes` more copied for an anchor or an alias at `pos`.
+    fn copied(&mut self, nodes: usize, pos: Pos) -> LResult<()> {
+        self.copied_nodes = self.copied_nodes.saturating_add(nodes);
+        if self.copied_nodes > MAX_COPIED_NODES {
+            return Err(Located::new(
+                pos,
+                format!("YAML anchors and aliases copy more than {MAX_COPIED_NODES} nodes"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Open a list or mapping at `pos`, refusing nesting past [`MAX_DEPTH`].
+    fn enter(&mut self, pos: Pos) -> LResult<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Located::new(
+                pos,
+                format!("YAML lists and mappings nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn sequence(&mut self, pos: Pos) -> LResult<Node> {
+        self.enter(pos)?;
         let mut items = Vec::new();
         loop {
             match self.next()? {
                 (Event::SequenceEnd, _) => {
+                    self.depth -= 1;
                     return Ok(Node {
                         pos,
                         value: Value::Seq(items),
-                    })
+                    });
                 }
                 (event, item_pos) => items.push(self.node(event, item_pos)?),
             }
@@ -162,10 +239,12 @@ impl Builder<'_> {
     }
 
     fn mapping(&mut self, pos: Pos) -> LResult<Node> {
+        self.enter(pos)?;
         let mut entries: Vec<(Key, Node)> = Vec::new();
         loop {
             let (event, key_pos) = self.next()?;
             if matches!(event, Event::MappingEnd) {
+                self.depth -= 1;
                 return Ok(Node {
                     pos,
                     value: Value::Map(entries),
@@ -267,6 +346,65 @@ mod tests {
             err.message
         );
         assert!(err.pos.line >= 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Found with the fuzz target (fuzz/, `plan`): `- ` is one more
+        // level per two bytes, and 20,000 levels overflowed the stack.
+        let err = parse(&"- ".repeat(100_000)).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 1, col: 257 });
+        assert!(
+            err.message.contains("deeper than 128 levels"),
+            "{}",
+            err.message
+        );
+        let mappings: String = (0..200).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        assert_eq!(parse(&mappings).unwrap_err().pos.line, MAX_DEPTH + 1);
+        assert!(parse(&format!("{}x", "- ".repeat(MAX_DEPTH))).is_ok());
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // Found with the fuzz target (fuzz/, `plan`): nine aliases of nine
+        // aliases … eight levels down took more than 2 GB.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let aliases = vec![format!("*a{}", i - 1); 9].join(", ");
+            text += &format!("a{i}: &a{i} [{aliases}]\n");
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("copy more than 100000 nodes"),
+            "{}",
+            err.message
+        );
+        // a4 (66,430 nodes): 66,429 copied by its aliases, 66,430 by its anchor.
+        assert_eq!(err.pos.line, 5);
+        // So do nested anchors, each keeping a copy of what it holds.
+        let open: String = (0..120).map(|i| format!("&a{i} [")).collect();
+        let text = format!(
+            "a: {open}{}{}",
+            vec!["x"; 25_000].join(", "),
+            "]".repeat(120)
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("copy more than"), "{}", err.message);
+        // Depth through aliases counts too: each anchor adds its own levels.
+        let mut text = String::from("a0: &a0 x\n");
+        for i in 1..4 {
+            let open = "[".repeat(60);
+            let close = "]".repeat(60);
+            text += &format!("a{i}: &a{i} {open}*a{}{close}\n", i - 1);
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("deeper than 128 levels"),
+            "{}",
+            err.message
+        );
+        // a1 reaches 61 levels, a2 121, a3 would reach 181.
+        assert_eq!(err.pos.line, 4);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub mod gateway_caps {
     pub const RESOLVE_IMAGE_MODE: &str = "resolveimage.resolvemode";
 }
 
+/// Bytes per ReadFile call of [`Bridge::read_file_chunked`].
+pub const READ_CHUNK: usize = 8 << 20;
+
 /// What Ping told us about the daemon.
 #[derive(Debug, Clone, Default)]
 pub struct Capabilities {
@@ -111,6 +114,38 @@ impl Bridge {
             range: None,
         };
         Ok(self.client.read_file(request).await?.into_inner().data)
+    }
+
+    /// Read a file of any size, in ranges of `READ_CHUNK` bytes (each
+    /// well under the message limit), up to `limit` bytes in all.
+    pub async fn read_file_chunked(
+        &mut self,
+        reference: &str,
+        path: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let mut data = Vec::new();
+        loop {
+            let request = gw::ReadFileRequest {
+                r#ref: reference.to_string(),
+                file_path: path.to_string(),
+                range: Some(gw::FileRange {
+                    offset: i64::try_from(data.len()).unwrap_or(i64::MAX),
+                    length: READ_CHUNK as i64,
+                }),
+            };
+            let chunk = self.client.read_file(request).await?.into_inner().data;
+            let done = chunk.len() < READ_CHUNK;
+            data.extend_from_slice(&chunk);
+            if data.len() > limit {
+                return Err(tonic::Status::resource_exhausted(format!(
+                    "{path} is larger than {limit} bytes"
+                )));
+            }
+            if done {
+                return Ok(data);
+            }
+        }
     }
 
     /// Image config JSON for `reference` on `platform`.

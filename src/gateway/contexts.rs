@@ -82,6 +82,7 @@ impl Resolver<'_> {
         let source = match base {
             BaseSource::Image { reference } => ContextSource::Image(normalize(reference)?),
             BaseSource::Context { name, value } => self.context(name, value)?,
+            BaseSource::Scratch => ContextSource::Scratch,
         };
         let config = match &source {
             ContextSource::Image(reference) => self.image_config(bridge, reference).await?,

@@ -8,6 +8,7 @@ mod contexts;
 pub mod helper;
 pub mod opts;
 mod pipelines;
+mod repositories;
 mod subrequests;
 
 use std::collections::BTreeMap;
@@ -191,8 +192,16 @@ async fn build(
     let env_file = pipelines::env_file(bridge, &context).await?;
     options.build.env_file = env_file;
     options.build.build_file_text = text.clone();
-    let plan = plan::plan(&options.filename, &config, &options.build, &library)
+    let mut plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let context = pipelines::Context {
+        options: &options,
+        inputs: &inputs,
+        session_id: session_id.as_deref(),
+        caps: &llb_caps,
+        platform: &platform,
+    };
+    repositories::resolve(bridge, &context, &mut plan).await?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,
@@ -205,20 +214,25 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
-    let helper = match plan.packaging {
-        Some(_) => {
+    // The frontend's own binary packages the result, installs packages and
+    // unpacks native sources.
+    let needs_helper = plan.packaging.is_some()
+        || plan.environment.is_some()
+        || plan.steps.iter().any(|step| step.source.is_some());
+    let helper = match needs_helper {
+        true => {
             let (image, origin) = helper::helper_image(&options)?;
-            tracing::info!(?origin, "packaging helper image");
+            tracing::info!(?origin, "helper image");
             Some(image)
         }
-        None => None,
+        false => None,
     };
-    let signing_key_id = match &helper {
-        Some(image) => {
+    let signing_key_id = match (&helper, &plan.packaging) {
+        (Some(image), Some(_)) => {
             let session = session_id.as_deref().unwrap_or_default();
             helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
         }
-        None => None,
+        _ => None,
     };
     let build_inputs = BuildInputs {
         base,
@@ -235,6 +249,7 @@ async fn build(
         }),
         helper,
         signing_key_id,
+        no_cache: options.no_cache,
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;

@@ -52,6 +52,9 @@ pub struct FrontendOpts {
     pub resolve_mode: ResolveMode,
     /// The frontend's own image reference (`source`), if the client sent it.
     pub source: Option<String>,
+    /// `--no-cache` (option `no-cache`, any value: this frontend has no
+    /// stages to pick from): run every op again.
+    pub no_cache: bool,
 }
 
 /// Collect `key=value` options from environment variables.
@@ -73,6 +76,7 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<FrontendOpts, String> {
         dockerfile_key: get("dockerfilekey").unwrap_or_else(|| "dockerfile".to_string()),
         context_key: get("contextkey").unwrap_or_else(|| "context".to_string()),
         source: get("source"),
+        no_cache: raw.contains_key("no-cache"),
         ..Default::default()
     };
     opts.build.target = get("target");
@@ -145,8 +149,17 @@ mod tests {
     }
 
     #[test]
+    fn no_cache_with_or_without_stage_names() {
+        for value in ["", "build"] {
+            let raw = BTreeMap::from([("no-cache".to_string(), value.to_string())]);
+            assert!(parse(&raw).unwrap().no_cache);
+        }
+    }
+
+    #[test]
     fn defaults_when_the_client_sends_nothing() {
         let opts = parse(&BTreeMap::new()).unwrap();
+        assert!(!opts.no_cache);
         assert_eq!(opts.filename, "melange.yaml");
         assert_eq!(opts.dockerfile_key, "dockerfile");
         assert_eq!(opts.context_key, "context");

@@ -74,7 +74,7 @@ pub(super) async fn env_file(
 }
 
 /// The context restricted to `patterns`.
-async fn solve(
+pub(super) async fn solve(
     bridge: &mut Bridge,
     context: &Context<'_>,
     patterns: Vec<String>,

@@ -12,6 +12,7 @@ use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
 use super::packaging::package;
+use super::sources;
 use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
 use crate::proto::pb;
 
@@ -25,6 +26,9 @@ pub enum ContextSource {
     Local(String),
     /// A definition the client passed as a frontend input.
     Input(pb::Definition),
+    /// Nothing: an empty filesystem (an environment made only of
+    /// installed packages).
+    Scratch,
 }
 
 /// What the LLB needs beyond the plan; supplied by the gateway (or defaults
@@ -58,15 +62,55 @@ pub struct BuildInputs {
     /// Fingerprint of the signing key the client passed as the secret
     /// (see [`super::packaging::signing_probe`]); `None`: unsigned.
     pub signing_key_id: Option<String>,
+    /// `--no-cache`: every op runs again (BuildKit's ignore-cache).
+    pub no_cache: bool,
+}
+
+impl BuildInputs {
+    /// Inputs for compiling without a daemon (the `plan` subcommand, tests,
+    /// benchmarks): every cap, no session, the base and helper images by
+    /// reference, the build file left out of the context.
+    pub fn offline(
+        base: ContextSource,
+        helper_image: &str,
+        build_file: &str,
+        platform: pb::Platform,
+    ) -> Self {
+        BuildInputs {
+            base,
+            base_config: ImageConfig::default(),
+            cache: None,
+            context_name: "context".to_string(),
+            context_excludes: vec![build_file.to_string()],
+            session_id: None,
+            platform,
+            caps: CapSet::all(),
+            source: None,
+            helper: Some(ContextSource::Image(helper_image.to_string())),
+            signing_key_id: None,
+            no_cache: false,
+        }
+    }
 }
 
 /// Emit the Definition for `plan`.
 pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
     let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    if inputs.no_cache {
+        graph.ignore_cache_everywhere();
+    }
     if let Some(source) = &inputs.source {
         graph.set_source(source.clone());
     }
     let base = context_state(&mut graph, &inputs.base, "environment base", inputs)?;
+    let base = match &plan.environment {
+        Some(environment) => {
+            let helper = helper_state(&mut graph, inputs, "installing packages")?;
+            let base = (!matches!(inputs.base, ContextSource::Scratch)).then_some(base);
+            super::environment::install(&mut graph, plan, environment, base, helper, inputs)?
+        }
+        None => base,
+    };
     let cache = inputs
         .cache
         .as_ref()
@@ -74,6 +118,11 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         .transpose()?;
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
+        if let Some(source) = &step.source {
+            let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
+            state = sources::native_step(&mut graph, step, source, state, helper)?;
+            continue;
+        }
         state = run_step(
             &mut graph,
             plan,
@@ -85,14 +134,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     }
     let result = match &plan.packaging {
         Some(spec) => {
-            let helper = inputs.helper.as_ref().ok_or_else(|| {
-                LlbError::InvalidDefinition(
-                    "target packages needs the frontend's own image (the packaging helper), \
-                     and none was found"
-                        .into(),
-                )
-            })?;
-            let helper = context_state(&mut graph, helper, "packaging helper", inputs)?;
+            let helper = helper_state(&mut graph, inputs, "target packages")?;
             let mut spec = spec.clone();
             spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
             package(&mut graph, plan, &spec, state, helper)?
@@ -100,6 +142,17 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         None => collect(&mut graph, plan, state)?,
     };
     Ok(graph.finish(&result))
+}
+
+/// The frontend's own image, for the steps that run its binary.
+fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
+    let helper = inputs.helper.as_ref().ok_or_else(|| {
+        LlbError::InvalidDefinition(format!(
+            "{what} needs the frontend's own image, and none was found"
+        ))
+    })?;
+    // One name for the image whoever uses it: the op is shared.
+    context_state(graph, helper, "packaging helper", inputs)
 }
 
 pub(super) fn context_state(
@@ -125,6 +178,7 @@ pub(super) fn context_state(
             )
         }
         ContextSource::Input(definition) => graph.import(definition),
+        ContextSource::Scratch => Ok(State::scratch()),
     }
 }
 

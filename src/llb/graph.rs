@@ -94,6 +94,8 @@ pub struct Graph {
     platform: pb::Platform,
     caps: CapSet,
     source: Option<SourceFile>,
+    /// `--no-cache`: every op gets ignore-cache.
+    ignore_cache: bool,
 }
 
 impl Graph {
@@ -107,7 +109,13 @@ impl Graph {
             platform,
             caps,
             source: None,
+            ignore_cache: false,
         }
+    }
+
+    /// Mark every op added from now on as ignore-cache (`--no-cache`).
+    pub fn ignore_cache_everywhere(&mut self) {
+        self.ignore_cache = true;
     }
 
     /// The caps this graph may use.
@@ -157,7 +165,8 @@ impl Graph {
                 caps_map.insert(caps::META_DESCRIPTION.to_string(), true);
             }
         }
-        if info.ignore_cache {
+        let ignore_cache = info.ignore_cache || self.ignore_cache;
+        if ignore_cache {
             self.require(caps::META_IGNORE_CACHE, &feature)?;
             caps_map.insert(caps::META_IGNORE_CACHE.to_string(), true);
         }
@@ -167,7 +176,7 @@ impl Graph {
             weak: false,
         });
         let meta = self.metadata.entry(digest.clone()).or_default();
-        meta.ignore_cache |= info.ignore_cache;
+        meta.ignore_cache |= ignore_cache;
         meta.description.extend(description);
         meta.caps.extend(caps_map);
         if progress_group.is_some() {

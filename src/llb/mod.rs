@@ -4,10 +4,12 @@
 
 pub mod caps;
 mod compile;
+mod environment;
 mod graph;
 pub mod image;
 mod ops;
 pub mod packaging;
+pub mod sources;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
@@ -16,6 +18,10 @@ pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, N
 pub use packaging::signing_probe;
 
 #[cfg(test)]
+mod environment_tests;
+#[cfg(test)]
 mod packaging_tests;
+#[cfg(test)]
+mod sources_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! The LLB of packaging: the frontend's own image runs its own binary, so no
 //! tool of the build environment is involved.
 //!
-//! - [`package`]: the packaging step. `build-apks` reads the spec
+//! - `package`: the packaging step. `build-apks` reads the spec
 //!   (read-only) and the `melange-out` tree (a writable copy: it adds each
 //!   package's SBOM) and writes `<arch>/*.apk` and
 //!   `<arch>/APKINDEX.tar.gz` into an empty mount, which is the result.
@@ -115,6 +115,11 @@ pub fn signing_probe(
                 "the packaging helper cannot be a local directory ({name})"
             )))
         }
+        ContextSource::Scratch => {
+            return Err(LlbError::InvalidDefinition(
+                "the packaging helper cannot be an empty filesystem".into(),
+            ))
+        }
     };
     let mut exec = helper_exec(
         root,
@@ -143,7 +148,7 @@ pub fn signing_probe(
 }
 
 /// The helper binary with `args`, no network, as the image's user (root).
-fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+pub(super) fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
     let mut argv = vec![HELPER_BINARY.to_string()];
     argv.extend(args);
     Exec {
@@ -159,7 +164,7 @@ fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
 }
 
 /// An empty writable mount whose result is an output of the exec.
-fn output_mount(dest: &str) -> Mount {
+pub(super) fn output_mount(dest: &str) -> Mount {
     Mount::Bind {
         dest: dest.into(),
         source: State::scratch(),

@@ -35,6 +35,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
             "docker.io/library/melange-frontend:dev".into(),
         )),
         signing_key_id: signing_key_id.map(str::to_string),
+        no_cache: false,
     }
 }
 

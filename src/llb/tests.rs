@@ -58,6 +58,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             "docker.io/library/melange-frontend:dev".into(),
         )),
         signing_key_id: None,
+        no_cache: false,
     }
 }
 
@@ -567,4 +568,24 @@ fn insecure_exec_sets_the_security_mode_and_its_cap() {
     assert_eq!(exec.security, pb::SecurityMode::Insecure as i32);
     let caps = &def.metadata[&digest_of(&def.def[1])].caps;
     assert!(caps.contains_key("exec.meta.security"));
+}
+
+#[test]
+fn no_cache_marks_every_op_ignore_cache() {
+    let config = config::load("package.yaml", YAML).unwrap();
+    let options = BuildOptions {
+        build_args: BTreeMap::from([("MELANGE_ENVIRONMENT_IMAGE".into(), "busybox".into())]),
+        target: Some("workspace".into()),
+        ..Default::default()
+    };
+    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
+    let cached = compile(&plan, &inputs(CapSet::all())).unwrap();
+    assert!(cached.metadata.values().all(|m| !m.ignore_cache));
+    let mut no_cache = inputs(CapSet::all());
+    no_cache.no_cache = true;
+    let def = compile(&plan, &no_cache).unwrap();
+    assert_eq!(def.def.len(), cached.def.len());
+    for op in &def.def[..def.def.len() - 1] {
+        assert!(def.metadata[&digest_of(op)].ignore_cache);
+    }
 }

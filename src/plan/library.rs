@@ -88,6 +88,12 @@ impl Library {
         }
     }
 
+    /// Whether `uses: name` reaches the built-in pipeline (no user file of
+    /// that name): only the built-ins may be replaced by native steps.
+    pub fn is_builtin(&self, name: &str) -> bool {
+        !matches!(self.user.get(name), Some(Some(_))) && pipelines::builtin(name).is_some()
+    }
+
     /// Every name `uses:` can reach (for suggestions).
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self

@@ -2,10 +2,13 @@
 //! workspace, and the ordered, numbered steps with their final scripts,
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
+mod accounts;
 mod envfile;
+pub mod environment;
 mod library;
 mod options;
 pub mod packaging;
+pub mod sources;
 mod steps;
 mod vars;
 
@@ -15,6 +18,8 @@ use serde::Serialize;
 
 use crate::config::error::{LResult, Located};
 use crate::config::{BuildOption, Config, ConfigError};
+
+pub use environment::EnvironmentPlan;
 
 pub use library::{valid_name as valid_pipeline_name, Library, PipelineText};
 pub use options::{
@@ -144,6 +149,9 @@ pub enum BaseSource {
         /// The context's value as the client sent it.
         value: String,
     },
+    /// No base: the environment is only the packages installed from
+    /// repositories ([`BuildPlan::environment`]).
+    Scratch,
 }
 
 /// Identity of the main package.
@@ -175,6 +183,10 @@ pub struct PlannedStep {
     pub env: BTreeMap<String, String>,
     /// Line of the step in the build file, for source maps.
     pub line: usize,
+    /// Set when BuildKit does the step natively (`uses: fetch`); `script`
+    /// is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<sources::NativeSource>,
 }
 
 /// One package's compiled `test:` section.
@@ -246,6 +258,11 @@ pub struct BuildPlan {
     /// User the steps run as (`accounts.run-as`); the image's user when None.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Packages installed from repositories into the environment (on the
+    /// base, or as the whole environment when the base is
+    /// [`BaseSource::Scratch`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentPlan>,
 }
 
 /// Build-arg naming the pipeline dirs (melange's `--pipeline-dir`),
@@ -288,7 +305,12 @@ pub fn plan(
         epoch: config.package.epoch.value.clone(),
     };
     let target = resolve_target(file, options)?;
-    let base = resolve_base(file, options)?;
+    // Without a base, repositories may still provide the environment;
+    // whether they do is known once the world is (below).
+    let base = match resolve_base(file, options) {
+        Err(_) if environment::repositories_configured(config, options) => None,
+        other => Some(other?),
+    };
     let source_date_epoch = options.source_date_epoch().map_err(|message| ConfigError {
         file: file.to_string(),
         pos: Default::default(),
@@ -315,6 +337,21 @@ pub fn plan(
         .collect();
     packages.sort();
     packages.dedup();
+    let environment = environment::plan(config, options, &packages, apk_arch(&options.platform))
+        .map_err(|e| e.in_file(file))?;
+    let base = match (base, &environment) {
+        (Some(base), _) => base,
+        (None, Some(_)) => BaseSource::Scratch,
+        (None, None) => {
+            return Err(resolve_base(file, options)
+                .err()
+                .unwrap_or_else(|| ConfigError {
+                    file: file.to_string(),
+                    pos: Default::default(),
+                    message: "no build environment".into(),
+                }))
+        }
+    };
     let packaging = match target {
         Target::Packages => Some(
             packaging::spec(
@@ -359,6 +396,7 @@ pub fn plan(
         tests: tests.into_iter().map(PlannedTest::from).collect(),
         insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
+        environment,
     })
 }
 
@@ -482,8 +520,11 @@ fn resolve_base(file: &str, options: &BuildOptions) -> Result<BaseSource, Config
         pos: Default::default(),
         message: format!(
             "no build environment: pass --build-context {ENVIRONMENT_CONTEXT}=docker-image://IMAGE \
-             (or --build-arg {ENVIRONMENT_IMAGE_ARG}=IMAGE with docker build); \
-             installing environment.contents.packages is not supported by this version yet"
+             (or --build-arg {ENVIRONMENT_IMAGE_ARG}=IMAGE with docker build), or install packages: \
+             environment.contents.packages (or --build-arg {}=…) from a repository \
+             (environment.contents.repositories, or --build-arg {}=./packages)",
+            environment::PACKAGES_ARG,
+            environment::REPOSITORIES_ARG
         ),
     })
 }

@@ -19,6 +19,7 @@ pub(super) struct Command {
     script: String,
     env: BTreeMap<String, String>,
     line: usize,
+    source: Option<super::sources::NativeSource>,
 }
 
 impl Command {
@@ -28,6 +29,7 @@ impl Command {
             script: self.script,
             env: self.env,
             line: self.line,
+            source: self.source,
         }
     }
 }
@@ -170,12 +172,7 @@ pub(super) fn compile(
     env: BTreeMap<String, String>,
     library: &Library,
 ) -> LResult<Compiled> {
-    let mut compiler = Compiler {
-        library,
-        out: Compiled::default(),
-        stack: Vec::new(),
-        files: Vec::new(),
-    };
+    let mut compiler = Compiler::new(library);
     let main = Scope {
         vars: vars.clone(),
         env: env.clone(),
@@ -216,29 +213,26 @@ pub(super) fn compile_tests(
             sections.push((sub.name.clone(), test, subpackage_scope(vars, env, sub)));
         }
     }
+    // One compiler for every section: they share its limits.
+    let mut compiler = Compiler::new(library);
     sections
         .into_iter()
         .map(|(package, test, scope)| {
-            let mut compiler = Compiler {
-                library,
-                out: Compiled::default(),
-                stack: Vec::new(),
-                files: Vec::new(),
-            };
+            compiler.out = Compiled::default();
             compiler.steps(&test.pipeline, &scope)?;
             let mut packages: Vec<String> = test
                 .packages
                 .iter()
                 .map(|p| substitute(p, &scope.vars))
                 .collect::<LResult<_>>()?;
-            packages.extend(compiler.out.needs);
+            packages.extend(std::mem::take(&mut compiler.out.needs));
             packages.push(package.clone());
             packages.sort();
             packages.dedup();
             Ok(CompiledTest {
                 package,
                 packages,
-                commands: compiler.out.commands,
+                commands: std::mem::take(&mut compiler.out.commands),
             })
         })
         .collect()
@@ -293,6 +287,15 @@ pub(super) fn base_env(
 /// How deep `uses:` may nest before it is taken for a cycle.
 const MAX_USES_DEPTH: usize = 32;
 
+/// How many steps the build's pipelines (and, apart, its tests) may visit
+/// once `uses:` is expanded: a few lines of `uses:` fanning out through a
+/// few pipelines would otherwise make millions. Real builds visit hundreds.
+const MAX_STEPS: usize = 10_000;
+
+/// How much text (substituted values, each command's script and
+/// environment) the steps may make in all, for the same reason.
+const MAX_TEXT: usize = 64 << 20;
+
 /// Walks steps depth first, expanding `uses:` from the library.
 struct Compiler<'l> {
     library: &'l Library,
@@ -301,9 +304,46 @@ struct Compiler<'l> {
     stack: Vec<String>,
     /// Their files, for saying where an inner error was reached from.
     files: Vec<String>,
+    /// Steps visited so far (at most [`MAX_STEPS`]).
+    visited: usize,
+    /// Text made so far (at most [`MAX_TEXT`]).
+    text: usize,
 }
 
-impl Compiler<'_> {
+impl<'l> Compiler<'l> {
+    fn new(library: &'l Library) -> Self {
+        Compiler {
+            library,
+            out: Compiled::default(),
+            stack: Vec::new(),
+            files: Vec::new(),
+            visited: 0,
+            text: 0,
+        }
+    }
+
+    /// Count `bytes` more text made at `pos`.
+    fn spend(&mut self, bytes: usize, pos: Pos) -> LResult<()> {
+        self.text = self.text.saturating_add(bytes);
+        if self.text > MAX_TEXT {
+            return Err(Located::new(
+                pos,
+                format!(
+                    "the steps make more than {} MiB of scripts, variables and environment (`uses:` expanded)",
+                    MAX_TEXT >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`substitute`], counted.
+    fn subst(&mut self, text: &Text, vars: &Vars) -> LResult<String> {
+        let value = substitute(text, vars)?;
+        self.spend(value.len(), text.pos)?;
+        Ok(value)
+    }
+
     /// Compile a list of steps; returns how many of them ran (their `if:`
     /// held), for `assertions.required-steps`.
     fn steps(&mut self, steps: &[Step], scope: &Scope) -> LResult<usize> {
@@ -317,39 +357,51 @@ impl Compiler<'_> {
     }
 
     fn step(&mut self, step: &Step, parent: &Scope) -> LResult<bool> {
+        self.visited += 1;
+        if self.visited > MAX_STEPS {
+            return Err(Located::new(
+                step.pos,
+                format!("more than {MAX_STEPS} steps once `uses:` is expanded"),
+            ));
+        }
         if let Some(condition) = &step.condition {
-            if !condition_holds(condition, &parent.vars)? {
+            let text = self.subst(condition, &parent.vars)?;
+            if !evaluate_condition(condition, &text)? {
                 return Ok(false);
             }
         }
         let mut scope = parent.clone();
         for (key, value) in &step.environment {
-            let value = substitute(value, &scope.vars)?;
+            let value = self.subst(value, &scope.vars)?;
             scope.env.insert(key.clone(), value);
         }
         if let Some(dir) = &step.working_directory {
-            scope.working_directory =
-                resolve_dir(&parent.working_directory, &substitute(dir, &scope.vars)?);
+            let dir = self.subst(dir, &scope.vars)?;
+            scope.working_directory = resolve_dir(&parent.working_directory, &dir);
         }
         if let Some(uses) = &step.uses {
             self.uses(step, uses, scope)?;
             return Ok(true);
         }
         for need in &step.needs {
-            let need = substitute(need, &scope.vars)?;
+            let need = self.subst(need, &scope.vars)?;
             self.out.needs.push(need);
         }
         if let Some(runs) = &step.runs {
-            let body = substitute(runs, &scope.vars)?;
+            let body = self.subst(runs, &scope.vars)?;
             let label = match &step.name {
-                Some(name) => substitute(name, &scope.vars)?,
+                Some(name) => self.subst(name, &scope.vars)?,
                 None => first_line(&body),
             };
+            // Each command carries its own copy of the environment.
+            let env: usize = scope.env.iter().map(|(k, v)| k.len() + v.len()).sum();
+            self.spend(env, runs.pos)?;
             self.out.commands.push(Command {
                 label,
                 script: script(&scope.working_directory, &body),
                 env: scope.env.clone(),
                 line: step.pos.line,
+                source: None,
             });
         }
         let ran = self.steps(&step.pipeline, &scope)?;
@@ -388,16 +440,60 @@ impl Compiler<'_> {
             }
         };
         check_with_keys(step, uses, &pipeline.step)?;
-        bind_inputs(step, uses, pipeline, &mut scope)?;
+        self.bind_inputs(step, uses, pipeline, &mut scope)?;
         let first = self.out.commands.len();
         let caller = self
             .files
             .last()
             .cloned()
             .unwrap_or_else(|| "the build file".to_string());
+        // The built-in `fetch` as a BuildKit source when its inputs allow
+        // (plan/sources.rs); a user's own `fetch` pipeline always runs.
+        let native = match name {
+            "fetch" if self.library.is_builtin(name) => {
+                super::sources::native_fetch(&scope.vars, &scope.working_directory)
+            }
+            _ => None,
+        };
+        if let Some(source) = native {
+            self.out.commands.push(Command {
+                label: String::new(),
+                script: String::new(),
+                env: scope.env.clone(),
+                line: step.pos.line,
+                source: Some(source),
+            });
+        } else {
+            self.expand(name, uses, pipeline, &scope, caller)?;
+        }
+        let base = match &step.name {
+            Some(label) => self.subst(label, &scope.vars)?,
+            None => format!("uses: {name}"),
+        };
+        let produced = &mut self.out.commands[first..];
+        if let [only] = produced {
+            only.label = base;
+        } else {
+            for command in produced {
+                command.label = format!("{base} › {}", command.label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compile a loaded pipeline's body in `scope`; errors inside it name
+    /// its file and the `uses:` that reached it.
+    fn expand(
+        &mut self,
+        name: &str,
+        uses: &Text,
+        pipeline: &Pipeline,
+        scope: &Scope,
+        caller: String,
+    ) -> LResult<()> {
         self.stack.push(name.to_string());
         self.files.push(pipeline.file.clone());
-        let result = self.step(&pipeline.step, &scope).map_err(|e| {
+        let result = self.step(&pipeline.step, scope).map_err(|e| {
             // Say which `uses:` reached the pipeline, once, where the error
             // first leaves its file.
             if e.file.is_some() {
@@ -412,19 +508,47 @@ impl Compiler<'_> {
         });
         self.stack.pop();
         self.files.pop();
-        result?;
-        let base = match &step.name {
-            Some(label) => substitute(label, &scope.vars)?,
-            None => format!("uses: {name}"),
-        };
-        let produced = &mut self.out.commands[first..];
-        if let [only] = produced {
-            only.label = base;
-        } else {
-            for command in produced {
-                command.label = format!("{base} › {}", command.label);
+        result.map(|_| ())
+    }
+
+    /// Set `inputs.<name>` for every declared input: the `with:` value
+    /// (substituted in the caller's scope), else the default; required inputs
+    /// must end up non-empty, digests must have the right length.
+    fn bind_inputs(
+        &mut self,
+        step: &Step,
+        uses: &Text,
+        pipeline: &Pipeline,
+        scope: &mut Scope,
+    ) -> LResult<()> {
+        let mut bound = Vec::with_capacity(pipeline.step.inputs.len());
+        for (name, input) in &pipeline.step.inputs {
+            let given = step.with.get(&name.value);
+            let mut value = match given {
+                Some(text) => self.subst(text, &scope.vars)?,
+                None => String::new(),
+            };
+            if value.is_empty() {
+                if let Some(default) = &input.default {
+                    value = self
+                        .subst(default, &scope.vars)
+                        .map_err(|e| e.in_pipeline(&pipeline.file))?;
+                }
             }
+            let pos = given.map_or(uses.pos, |t| t.pos);
+            check_digest(&name.value, &value, pos)?;
+            if input.required && value.is_empty() {
+                return Err(Located::new(
+                    uses.pos,
+                    format!(
+                        "pipeline `{}` requires input `{}`, which `with:` does not set",
+                        uses.value, name.value
+                    ),
+                ));
+            }
+            bound.push((format!("inputs.{}", name.value), value));
         }
+        scope.vars.extend(bound);
         Ok(())
     }
 }
@@ -453,40 +577,6 @@ fn check_with_keys(step: &Step, uses: &Text, pipeline: &Step) -> LResult<()> {
             ),
         ));
     }
-    Ok(())
-}
-
-/// Set `inputs.<name>` for every declared input: the `with:` value
-/// (substituted in the caller's scope), else the default; required inputs
-/// must end up non-empty, digests must have the right length.
-fn bind_inputs(step: &Step, uses: &Text, pipeline: &Pipeline, scope: &mut Scope) -> LResult<()> {
-    let mut bound = Vec::with_capacity(pipeline.step.inputs.len());
-    for (name, input) in &pipeline.step.inputs {
-        let given = step.with.get(&name.value);
-        let mut value = match given {
-            Some(text) => substitute(text, &scope.vars)?,
-            None => String::new(),
-        };
-        if value.is_empty() {
-            if let Some(default) = &input.default {
-                value =
-                    substitute(default, &scope.vars).map_err(|e| e.in_pipeline(&pipeline.file))?;
-            }
-        }
-        let pos = given.map_or(uses.pos, |t| t.pos);
-        check_digest(&name.value, &value, pos)?;
-        if input.required && value.is_empty() {
-            return Err(Located::new(
-                uses.pos,
-                format!(
-                    "pipeline `{}` requires input `{}`, which `with:` does not set",
-                    uses.value, name.value
-                ),
-            ));
-        }
-        bound.push((format!("inputs.{}", name.value), value));
-    }
-    scope.vars.extend(bound);
     Ok(())
 }
 
@@ -552,8 +642,12 @@ fn unknown_pipeline(uses: &Text, library: &Library) -> Located {
 
 /// Substitute (strictly) and evaluate an `if:`.
 fn condition_holds(condition: &Text, vars: &Vars) -> LResult<bool> {
-    let text = substitute(condition, vars)?;
-    cond::evaluate(&text).map_err(|e| Located::new(condition.pos, format!("invalid `if:`: {e}")))
+    evaluate_condition(condition, &substitute(condition, vars)?)
+}
+
+/// Evaluate `condition` once substituted to `text`.
+fn evaluate_condition(condition: &Text, text: &str) -> LResult<bool> {
+    cond::evaluate(text).map_err(|e| Located::new(condition.pos, format!("invalid `if:`: {e}")))
 }
 
 /// Relative working directories are relative to the parent's (the workspace

@@ -301,3 +301,58 @@ fn run_as_root_is_honoured() {
         Some("root")
     );
 }
+
+#[test]
+fn variables_built_from_variables_are_bounded() {
+    // Found with the fuzz target (fuzz/, `plan`): each var twice the one
+    // before, or each var-transform doubling the last, took gigabytes from
+    // a page of YAML.
+    let mut yaml = String::from("package: {name: a, version: 1}\nvars:\n  a0: xxxxxxxxxxxxxxxx\n");
+    for i in 1..40 {
+        yaml += &format!("  a{i}: ${{{{vars.a{p}}}}}${{{{vars.a{p}}}}}\n", p = i - 1);
+    }
+    let err = plan_str(&yaml, &options()).unwrap_err().to_string();
+    // a16 (line 19) is 1 MiB, all of them together 2 MiB.
+    assert!(err.starts_with("package.yaml:19:8: "), "{err}");
+    assert!(err.contains("more than 1 MiB"), "{err}");
+
+    let mut yaml = String::from(
+        "package: {name: a, version: 1}\nvars:\n  t0: xxxxxxxxxxxxxxxx\nvar-transforms:\n",
+    );
+    for i in 1..40 {
+        yaml += &format!(
+            "  - {{from: '${{{{vars.t{}}}}}', match: '(.*)', replace: '$1$1', to: t{i}}}\n",
+            i - 1
+        );
+    }
+    let err = plan_str(&yaml, &options()).unwrap_err().to_string();
+    assert!(err.contains("more than 1 MiB"), "{err}");
+
+    // Many small vars that each copy a big one: bounded in all.
+    let mut yaml = String::from("package: {name: a, version: 1}\nvars:\n");
+    yaml += &format!("  big: {}\n", "x".repeat(60_000));
+    for i in 0..40 {
+        yaml += &format!("  c{i}: ${{{{vars.big}}}}\n");
+    }
+    let err = plan_str(&yaml, &options()).unwrap_err().to_string();
+    assert!(
+        err.contains("`vars:` and `var-transforms:` hold more than 1 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_var_transform_replacement_is_bounded_before_it_is_expanded() {
+    // One match, a template of 100,000 `$0`: checked before expanding.
+    let yaml = format!(
+        "package: {{name: a, version: 1}}\nvars:\n  big: {}\nvar-transforms:\n  - {{from: '${{{{vars.big}}}}', match: '.+', replace: '{}', to: t}}\n",
+        "x".repeat(60_000),
+        "$0".repeat(100_000)
+    );
+    let err = plan_str(&yaml, &options()).unwrap_err().to_string();
+    assert!(err.contains("more than 1 MiB"), "{err}");
+    // Within the bound it is regex's replace_all.
+    let yaml = "package: {name: a, version: 1.2.3}\nvar-transforms:\n  - {from: '${{package.version}}', match: '(\\d+)', replace: '<$1>', to: t}\npipeline:\n  - runs: echo ${{vars.t}}\n";
+    let plan = plan_str(yaml, &options()).unwrap();
+    assert!(plan.steps[0].script.contains("echo <1>.<2>.<3>"));
+}

@@ -324,3 +324,66 @@ fn capabilities_add_means_insecure_mode_and_drop_is_refused() {
     assert_eq!((err.pos.line, err.pos.col), (6, 10));
     assert!(err.message.starts_with("`capabilities.drop`"), "{err}");
 }
+
+#[test]
+fn inputs_doubled_through_nested_uses_are_bounded() {
+    // Found with the fuzz target (fuzz/, `plan`): each pipeline passing its
+    // input twice to the next (3.6 KB of YAML) took more than 4 GB.
+    let yaml = format!("{HEAD}pipeline:\n  - uses: p0\n    with:\n      x: xxxxxxxxxxxxxxxx\n");
+    let texts: Vec<(String, String)> = (0..31)
+        .map(|i| {
+            let text = format!(
+                "inputs:\n  x:\n    description: x\npipeline:\n  - uses: p{}\n    with:\n      x: ${{{{inputs.x}}}}${{{{inputs.x}}}}\n",
+                i + 1
+            );
+            (format!("p{i}"), text)
+        })
+        .chain(std::iter::once((
+            "p31".to_string(),
+            "inputs:\n  x:\n    description: x\npipeline:\n  - runs: echo\n".to_string(),
+        )))
+        .collect();
+    let pipelines: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let err = plan_with(&yaml, &pipelines).unwrap_err().to_string();
+    assert!(err.contains("more than 1 MiB"), "{err}");
+    // p16 would pass 2 MiB on.
+    assert!(err.starts_with("pipelines/p16.yaml:7:10:"), "{err}");
+}
+
+#[test]
+fn uses_fan_out_is_bounded() {
+    // Found with the fuzz target (fuzz/, `plan`): 2,000 `uses: a`, each
+    // 2,000 `uses: b` (48 KB of YAML), made 4 million steps and 2 GB.
+    let yaml = format!("{HEAD}pipeline:\n{}", "  - uses: a\n".repeat(200));
+    let a = format!("pipeline:\n{}", "  - uses: b\n".repeat(200));
+    let b = "pipeline:\n  - if: a == b\n    runs: never\n";
+    let err = plan_with(&yaml, &[("a", &a), ("b", b)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more than 10000 steps once `uses:` is expanded"),
+        "{err}"
+    );
+    // Few steps, each a big script: bounded by the text they make.
+    let yaml = format!(
+        "{HEAD}vars:\n  big: {}\npipeline:\n{}",
+        "x".repeat(60_000),
+        "  - uses: c\n".repeat(100)
+    );
+    let c = format!("pipeline:\n  - runs: {}\n", "${{vars.big}}".repeat(17));
+    let err = plan_with(&yaml, &[("c", &c)]).unwrap_err().to_string();
+    assert!(err.contains("more than 64 MiB of scripts"), "{err}");
+    // Test pipelines share one budget across their sections.
+    let tests: String = (0..100)
+        .map(|i| format!("  - name: s{i}\n    test:\n      pipeline:\n        - uses: c\n"))
+        .collect();
+    let yaml = format!(
+        "{HEAD}vars:\n  big: {}\nsubpackages:\n{tests}",
+        "x".repeat(60_000)
+    );
+    let err = plan_with(&yaml, &[("c", &c)]).unwrap_err().to_string();
+    assert!(err.contains("more than 64 MiB of scripts"), "{err}");
+}

@@ -5,8 +5,8 @@
 
 use regex::Regex;
 
-use crate::config::error::{LResult, Located};
-use crate::config::subst::{substitute, substitute_known, Vars};
+use crate::config::error::{LResult, Located, Pos};
+use crate::config::subst::{substitute, substitute_known, too_long, Vars, MAX_SUBSTITUTED};
 use crate::config::{BuildOption, Config};
 
 use super::{PackageId, Platform, OUT_DIR};
@@ -57,9 +57,26 @@ pub(super) fn build_vars(
     }
     // An enabled option's vars override the file's, as melange applies them.
     let option_vars = enabled.iter().flat_map(|option| option.vars.iter());
+    // What the file's own variables hold in all, bounded like one
+    // substitution: each may build on the ones before.
+    let mut total = 0;
+    let mut define = |vars: &mut Vars, name: String, value: String, pos: Pos| {
+        total += value.len();
+        if total > MAX_SUBSTITUTED {
+            return Err(Located::new(
+                pos,
+                format!(
+                    "`vars:` and `var-transforms:` hold more than {} MiB of text in all",
+                    MAX_SUBSTITUTED >> 20
+                ),
+            ));
+        }
+        vars.insert(name, value);
+        Ok(())
+    };
     for (name, value) in config.vars.iter().chain(option_vars) {
-        let value = substitute_known(value, &vars);
-        vars.insert(format!("vars.{}", name.value), value);
+        let text = substitute_known(value, &vars)?;
+        define(&mut vars, format!("vars.{}", name.value), text, value.pos)?;
     }
     for transform in &config.var_transforms {
         let from = substitute(&transform.from, &vars)?;
@@ -69,10 +86,36 @@ pub(super) fn build_vars(
                 format!("invalid regular expression in var-transforms: {e}"),
             )
         })?;
-        let value = regex.replace_all(&from, transform.replace.value.as_str());
-        vars.insert(format!("vars.{}", transform.to.value), value.into_owned());
+        let value = replace_all(&regex, &from, &transform.replace.value)
+            .ok_or_else(|| too_long(transform.replace.pos))?;
+        let name = format!("vars.{}", transform.to.value);
+        define(&mut vars, name, value, transform.replace.pos)?;
     }
     Ok(vars)
+}
+
+/// `regex.replace_all(from, template)`, or `None` past [`MAX_SUBSTITUTED`]:
+/// checked before each match is expanded, since a template of many `$1`
+/// over a long match would build gigabytes in one expansion.
+fn replace_all(regex: &Regex, from: &str, template: &str) -> Option<String> {
+    let references = template.matches('$').count();
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in regex.captures_iter(from) {
+        let Some(found) = captures.get(0) else {
+            continue;
+        };
+        // Every group lies inside the match, so this bounds the expansion.
+        let most = template.len() + references * found.len();
+        if out.len() + (found.start() - last) + most > MAX_SUBSTITUTED {
+            return None;
+        }
+        out.push_str(&from[last..found.start()]);
+        captures.expand(template, &mut out);
+        last = found.end();
+    }
+    out.push_str(&from[last..]);
+    (out.len() <= MAX_SUBSTITUTED).then_some(out)
 }
 
 /// The APK architecture name of a platform (`amd64` → `x86_64`).

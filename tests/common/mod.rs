@@ -34,6 +34,9 @@ pub fn use_frontend_image(build_file: &Path) {
 }
 /// The busybox build environment hack/engines creates in both daemons.
 pub const TEST_ENV_IMAGE: &str = "melange-test-env:busybox";
+/// The Debian C toolchain environment (build-essential, autoconf, automake,
+/// wget, git, …) hack/test-env-debian creates in both daemons.
+pub const DEBIAN_BUILD_ENV_IMAGE: &str = "melange-test-env:debian-build";
 
 /// A real engine and the CLI users drive it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +65,16 @@ impl BuildOutput {
             let Some((id, text)) = rest.split_once(' ') else {
                 continue;
             };
+            // BuildKit shares identical vertices between concurrent builds
+            // on one daemon and shows the name the first build gave: a
+            // Dockerfile test running at the same time names our base
+            // image's source `[1/1] FROM …`. That vertex is not a step.
+            let dockerfile_stage = text.contains("] FROM ");
             if text.starts_with('[')
                 && text.contains("/")
                 && text.contains("] ")
                 && !text.starts_with("[internal]")
+                && !dockerfile_stage
             {
                 if !steps.iter().any(|(i, _, _)| i == id) {
                     steps.push((id.to_string(), text.trim().to_string(), false));
@@ -128,28 +137,49 @@ pub fn copy_package(name: &str, dest: &Path) -> PathBuf {
     context
 }
 
-/// Build `context/package.yaml` with the engine's CLI into `out`.
+/// Build `context/package.yaml` with the engine's CLI into `out`, in the
+/// busybox environment.
 pub fn build(engine: Engine, context: &Path, out: &Path, extra: &[&str]) -> BuildOutput {
+    build_in(engine, TEST_ENV_IMAGE, context, out, extra)
+}
+
+/// Build `context/package.yaml` with the engine's CLI into `out`, with the
+/// image `env_image` as the build environment.
+pub fn build_in(
+    engine: Engine,
+    env_image: &str,
+    context: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> BuildOutput {
+    build_with_base(engine, Some(env_image), context, out, extra)
+}
+
+/// Build with `base` as the environment image, or with none (the build
+/// file's packages, from repositories, are then the whole environment).
+pub fn build_with_base(
+    engine: Engine,
+    base: Option<&str>,
+    context: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> BuildOutput {
     use_frontend_image(&context.join("package.yaml"));
     let (client, mut args): (&str, Vec<String>) = match engine {
-        Engine::Docker28 => (
-            "hack/docker28",
-            vec![
-                "buildx".into(),
-                "build".into(),
-                "--build-context".into(),
-                format!("melange-environment=docker-image://{TEST_ENV_IMAGE}"),
-            ],
-        ),
-        Engine::Docker20 => (
-            "hack/docker20",
-            vec![
-                "build".into(),
-                "--build-arg".into(),
-                format!("MELANGE_ENVIRONMENT_IMAGE={TEST_ENV_IMAGE}"),
-            ],
-        ),
+        Engine::Docker28 => ("hack/docker28", vec!["buildx".into(), "build".into()]),
+        Engine::Docker20 => ("hack/docker20", vec!["build".into()]),
     };
+    match (engine, base) {
+        (Engine::Docker28, Some(base)) => args.extend([
+            "--build-context".into(),
+            format!("melange-environment=docker-image://{base}"),
+        ]),
+        (Engine::Docker20, Some(base)) => args.extend([
+            "--build-arg".into(),
+            format!("MELANGE_ENVIRONMENT_IMAGE={base}"),
+        ]),
+        (_, None) => {}
+    }
     args.extend([
         "--progress=plain".into(),
         "-f".into(),
@@ -193,4 +223,213 @@ pub fn tree(root: &Path) -> Vec<String> {
     walk(root, root, &mut out);
     out.sort();
     out
+}
+
+/// Where hack/engines keeps what it downloads and builds (MF_ENGINES_ROOT).
+pub fn engines_root() -> PathBuf {
+    std::env::var_os("MF_ENGINES_ROOT")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/mf-engines"))
+}
+
+/// Upstream source tarballs hack/test-env-debian cached (hello-2.10.tar.gz).
+pub fn test_sources_dir() -> PathBuf {
+    engines_root().join("sources/v1")
+}
+
+/// The docker client script of an engine, for commands other than builds.
+pub fn client(engine: Engine) -> PathBuf {
+    repo().join(match engine {
+        Engine::Docker28 => "hack/docker28",
+        Engine::Docker20 => "hack/docker20",
+    })
+}
+
+/// The host's address on the engine's default bridge: what a build step
+/// (which runs in its own network namespace on that bridge, so 127.0.0.1 is
+/// itself) reaches the host at. The daemon itself, and so BuildKit's own
+/// HTTP and Git sources, reach it too.
+pub fn bridge_gateway(engine: Engine) -> std::net::IpAddr {
+    let output = Command::new(client(engine))
+        .args([
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        ])
+        .output()
+        .expect("run docker client");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim().parse().unwrap_or_else(|e| {
+        panic!(
+            "bridge gateway of {engine:?}: {e}: {text:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Run `cmd` in a container of `image` on the engine, with `host_dir`
+/// mounted read-only at `mount_at`. Returns (success, stdout, stderr).
+pub fn run_in(
+    engine: Engine,
+    image: &str,
+    host_dir: &Path,
+    mount_at: &str,
+    cmd: &[&str],
+) -> (bool, String, String) {
+    let output = Command::new(client(engine))
+        .args(["run", "--rm", "--network", "none", "-v"])
+        .arg(format!("{}:{mount_at}:ro", host_dir.display()))
+        .arg(image)
+        .args(cmd)
+        .output()
+        .expect("run docker client");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Set `name: value` under the top-level `vars:` of a build file (the line
+/// must exist, indented by two spaces): how tests point a package at a
+/// server they started.
+pub fn set_var(build_file: &Path, name: &str, value: &str) {
+    let text = read(build_file);
+    let mut in_vars = false;
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !line.starts_with(' ') && !line.starts_with('#') && !line.is_empty() {
+                in_vars = line.trim_end() == "vars:";
+            } else if in_vars && line.starts_with(&format!("  {name}:")) {
+                found = true;
+                return format!("  {name}: {value}");
+            }
+            line.to_string()
+        })
+        .collect();
+    assert!(found, "{}: no vars.{name} line", build_file.display());
+    std::fs::write(build_file, lines.join("\n") + "\n").expect("write build file");
+}
+
+/// A small static file server for build steps to download from (plain
+/// HTTP/1.1, GET and HEAD, one thread per connection, `Connection: close`).
+/// It records every request; dropping it stops it.
+pub struct FileServer {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileServer {
+    /// Serve the files directly in `root` on `ip`, on a free port.
+    pub fn start(ip: std::net::IpAddr, root: &Path) -> FileServer {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind((ip, 0))
+            .unwrap_or_else(|e| panic!("bind a test HTTP server on {ip}: {e}"));
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let root = root.to_path_buf();
+        let thread = {
+            let (stop, log) = (stop.clone(), log.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (root, log) = (root.clone(), log.clone());
+                    std::thread::spawn(move || serve_one(conn, &root, &log));
+                }
+            })
+        };
+        FileServer {
+            addr,
+            stop,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://ip:port`, no trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far as `METHOD /path STATUS`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Stop accepting connections (requests in flight finish).
+    pub fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            // Wake the accept loop so it sees the flag.
+            let _ = std::net::TcpStream::connect(self.addr);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<Vec<String>>) {
+    use std::io::{Read, Write};
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut words = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if method.is_empty() {
+        return; // e.g. the wake-up connection of stop()
+    }
+    let name = target
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let file = (!name.is_empty() && !name.contains('/') && !name.starts_with('.'))
+        .then(|| root.join(name))
+        .filter(|p| p.is_file());
+    let (status, body) = match (method, file) {
+        ("GET" | "HEAD", Some(path)) => ("200 OK", std::fs::read(path).ok()),
+        ("GET" | "HEAD", None) => ("404 Not Found", None),
+        _ => ("405 Method Not Allowed", None),
+    };
+    let status = if status.starts_with("200") && body.is_none() {
+        "500 Internal Server Error"
+    } else {
+        status
+    };
+    log.lock()
+        .unwrap()
+        .push(format!("{method} {target} {}", &status[..3]));
+    let body = body.unwrap_or_default();
+    let header = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(header.as_bytes());
+    if method == "GET" {
+        let _ = conn.write_all(&body);
+    }
 }

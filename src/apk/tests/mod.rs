@@ -2,6 +2,8 @@
 //! from the shared fixtures), writer round trips, and the host tools.
 
 mod fixtures;
+mod install;
+mod repository;
 mod resolve;
 mod roundtrip;
 mod tools;

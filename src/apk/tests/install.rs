@@ -1,0 +1,231 @@
+//! Installing packages into a folder: real fixture packages checked
+//! against their index records and unpacked, the installed-database
+//! record, and crafted packages that try to leave the root.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use sha1::Digest as _;
+
+use super::*;
+use crate::apk::gzip;
+use crate::apk::index::control_checksum;
+use crate::apk::install::{check, extract, installed_record};
+use crate::apk::package::PAX_SHA1;
+use crate::apk::tarball::{self, TarHeader, TarKind};
+use crate::apk::EntryKind;
+
+#[test]
+fn fixture_package_checks_against_its_index_and_unpacks() {
+    let idx = index("apko/packages/x86_64/APKINDEX.tar.gz");
+    let record = idx
+        .records
+        .iter()
+        .find(|r| r.name == "pretend-baselayout")
+        .unwrap();
+    let bytes = read_fixture("apko/packages/x86_64/pretend-baselayout-1.0.0-r0.apk");
+    let apk = ApkFile::parse(&bytes).unwrap();
+    check(&apk, &record.name, &record.version, &record.checksum).unwrap();
+
+    let root = scratch_dir("install-baselayout");
+    let done = extract(&bytes, &apk, &root).unwrap();
+    assert!(!done.entries.is_empty());
+    for entry in &done.entries {
+        let path = root.join(&entry.path);
+        let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        if !meta.file_type().is_symlink() {
+            assert_eq!(meta.permissions().mode() & 0o7777, entry.mode, "{path:?}");
+        }
+    }
+    let text = installed_record(&apk, &done.entries, None);
+    assert!(
+        text.starts_with(&format!(
+            "C:{}\nP:pretend-baselayout\nV:1.0.0-r0\n",
+            record.checksum
+        )),
+        "{text}"
+    );
+    assert!(text.contains("\nF:etc\n"), "{text}");
+    assert!(text.ends_with("\n\n"), "{text}");
+    let first_file = done
+        .entries
+        .iter()
+        .find(|e| e.kind == EntryKind::File)
+        .unwrap();
+    let sum = hex::decode(first_file.sha1.as_ref().unwrap()).unwrap();
+    use base64::Engine as _;
+    let z = format!(
+        "Z:Q1{}",
+        base64::engine::general_purpose::STANDARD.encode(sum)
+    );
+    assert!(text.contains(&z), "{z} in {text}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn wrong_checksum_and_tampered_data_are_named() {
+    let bytes = read_fixture("apko/packages/x86_64/replayout-1.0.0-r0.apk");
+    let apk = ApkFile::parse(&bytes).unwrap();
+    let err = check(
+        &apk,
+        "replayout",
+        "1.0.0-r0",
+        "Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "replayout-1.0.0-r0: not the package the index lists: the index says C:Q1AAAA"
+        ),
+        "{err}"
+    );
+    let err = check(&apk, "other", "1.0.0-r0", &control_checksum(&apk.control)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the file's .PKGINFO says replayout-1.0.0-r0"),
+        "{err}"
+    );
+
+    // Same control member, another data member: the datahash catches it.
+    let other = read_fixture("apko/packages/x86_64/pretend-baselayout-1.0.0-r0.apk");
+    let other = ApkFile::parse(&other).unwrap();
+    let mut forged = bytes[..apk.control_range.end].to_vec();
+    forged.extend_from_slice(
+        &read_fixture("apko/packages/x86_64/pretend-baselayout-1.0.0-r0.apk")
+            [other.data_range.clone()],
+    );
+    let forged = ApkFile::parse(&forged).unwrap();
+    let err = check(
+        &forged,
+        "replayout",
+        "1.0.0-r0",
+        &control_checksum(&apk.control),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("datahash mismatch"), "{err}");
+}
+
+/// A package whose data member holds exactly `entries` (path, kind, content).
+fn crafted(entries: &[(&str, TarKind, &[u8])]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (path, kind, content) in entries {
+        let mut header = TarHeader::file(path, 0o644, content.len() as u64, 0);
+        header.kind = kind.clone();
+        if *kind != TarKind::File {
+            header.size = 0;
+            header.mode = 0o755;
+        }
+        let sum = match kind {
+            TarKind::File => Some(hex::encode(sha1::Sha1::digest(content))),
+            TarKind::Symlink(target) => Some(hex::encode(sha1::Sha1::digest(target.as_bytes()))),
+            _ => None,
+        };
+        header.pax = sum
+            .map(|s| BTreeMap::from([(PAX_SHA1.to_string(), s.into_bytes())]))
+            .unwrap_or_default();
+        tarball::write_file(
+            &mut data,
+            &header,
+            if *kind == TarKind::File { content } else { &[] },
+        )
+        .unwrap();
+    }
+    data.extend_from_slice(&tarball::END_OF_ARCHIVE);
+    let data = gzip::compress(&data);
+    let datahash = hex::encode(sha2::Sha256::digest(&data));
+    let pkginfo =
+        format!("pkgname = evil\npkgver = 1-r0\narch = x86_64\nsize = 1\ndatahash = {datahash}\n");
+    let mut control = Vec::new();
+    let header = TarHeader::file(".PKGINFO", 0o644, pkginfo.len() as u64, 0);
+    tarball::write_file(&mut control, &header, pkginfo.as_bytes()).unwrap();
+    let mut bytes = gzip::compress(&control);
+    bytes.extend_from_slice(&data);
+    bytes
+}
+
+fn try_extract(
+    name: &str,
+    entries: &[(&str, TarKind, &[u8])],
+) -> Result<std::path::PathBuf, String> {
+    let bytes = crafted(entries);
+    let apk = ApkFile::parse(&bytes).unwrap();
+    let parent = scratch_dir(name);
+    let root = parent.join("root");
+    std::fs::create_dir(&root).unwrap();
+    extract(&bytes, &apk, &root)
+        .map(|_| parent)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn traversal_is_refused() {
+    let err = try_extract("abs", &[("/etc/passwd", TarKind::File, b"x")]).unwrap_err();
+    assert!(err.contains("absolute path"), "{err}");
+    let err = try_extract("dotdot", &[("usr/../../outside", TarKind::File, b"x")]).unwrap_err();
+    assert!(err.contains("path leaves the root"), "{err}");
+    let err = try_extract(
+        "escape-link",
+        &[("usr/lib", TarKind::Symlink("../../..".into()), b"")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "usr/lib: symbolic link to \"../../..\" escapes the root"
+    );
+    let err = try_extract(
+        "through-link",
+        &[
+            ("lib", TarKind::Symlink("/".into()), b""),
+            ("lib/owned", TarKind::File, b"x"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(err, "lib/owned: goes through the symbolic link lib");
+    let err = try_extract(
+        "hardlink",
+        &[("bin/x", TarKind::Hardlink("../etc/shadow".into()), b"")],
+    )
+    .unwrap_err();
+    assert!(err.contains("hard link target"), "{err}");
+    let err = try_extract(
+        "hardlink-missing",
+        &[("bin/x", TarKind::Hardlink("bin/y".into()), b"")],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("not a regular file extracted before it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ordinary_links_are_kept() {
+    let parent = try_extract(
+        "links",
+        &[
+            ("bin/busybox", TarKind::File, b"#!/bin/true\n"),
+            ("bin/sh", TarKind::Symlink("/bin/busybox".into()), b""),
+            (
+                "usr/bin/env",
+                TarKind::Symlink("../../bin/busybox".into()),
+                b"",
+            ),
+            ("bin/ash", TarKind::Hardlink("bin/busybox".into()), b""),
+        ],
+    )
+    .unwrap();
+    let root = parent.join("root");
+    assert_eq!(
+        std::fs::read_link(root.join("bin/sh")).unwrap(),
+        std::path::Path::new("/bin/busybox")
+    );
+    assert_eq!(
+        std::fs::read(root.join("usr/bin/env")).unwrap(),
+        b"#!/bin/true\n"
+    );
+    assert_eq!(
+        std::fs::read(root.join("bin/ash")).unwrap(),
+        b"#!/bin/true\n"
+    );
+    std::fs::remove_dir_all(&parent).unwrap();
+}

@@ -1,0 +1,289 @@
+//! The LLB of an environment installed from APK repositories: each
+//! package its own cached layer, then one step that writes what apk-tools
+//! and the build expect around them.
+//!
+//! - per package, in install order: its file (an HTTP source, or the file
+//!   in the build context) bound read-only into an exec of the frontend's
+//!   own binary (`install-apk`, no network), which checks it against the
+//!   index record (`C:`, `datahash`, per-file SHA-1) and unpacks it into an
+//!   empty output mount: the package's layer; a second output holds its
+//!   installed-database record. The exec's cache key is its arguments
+//!   (name, version, `C:`) and the file's content, so adding a package
+//!   re-uses every other package's layer;
+//! - the base (if any) and the layers merged in install order: MergeOp
+//!   where the daemon has `mergeop`, else copies onto the first layer;
+//! - `finish-environment` over the merged root: `lib/apk/db/installed`,
+//!   `etc/apk/{world,repositories,arch,keys/*}`, `/etc/passwd` and
+//!   `/etc/group`, busybox applet links from `/etc/busybox-paths.d`;
+//! - with a `busybox` package and no paths.d list, `busybox --install -s`
+//!   run in the environment itself.
+
+use super::compile::BuildInputs;
+use super::graph::{Graph, LlbError, OpInfo, State};
+use super::ops::{Exec, FileAction, HttpOptions, LocalOptions, Mount, Network};
+use super::packaging::{helper_exec, output_mount};
+use crate::plan::environment::{
+    FinishSpec, InstallPackage, Installation, Location, APK_INPUT, FINISH_SPEC_DIR,
+    FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYER_DIR, META_DIR, TARGET_DIR,
+};
+use crate::plan::{BuildPlan, EnvironmentPlan, DEFAULT_PATH};
+
+/// The environment: `base` (None: from scratch) with the plan's packages
+/// installed, using `helper` (the frontend's own image) for the work.
+pub(super) fn install(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    env: &EnvironmentPlan,
+    base: Option<State>,
+    helper: State,
+    inputs: &BuildInputs,
+) -> Result<State, LlbError> {
+    let installation = env.installation.as_ref().ok_or_else(|| {
+        LlbError::InvalidDefinition(
+            "the environment's packages were not resolved before compiling".into(),
+        )
+    })?;
+    if installation.packages.is_empty() {
+        return Err(LlbError::InvalidDefinition(
+            "the environment resolved to no packages".into(),
+        ));
+    }
+    let step = &plan.environment_step;
+    let context = context_packages(graph, installation, inputs, step)?;
+    let total = installation.packages.len();
+    let mut layers: Vec<State> = base.into_iter().collect();
+    let mut metas = Vec::with_capacity(total);
+    for (i, package) in installation.packages.iter().enumerate() {
+        let (source, selector) = match &package.source {
+            Location::Context(path) => {
+                let state = context.clone().ok_or_else(|| {
+                    LlbError::InvalidDefinition("no build-context source for packages".into())
+                })?;
+                (state, path.clone())
+            }
+            Location::Url(url) => {
+                let file = package.file_name();
+                let options = HttpOptions {
+                    filename: Some(file.clone()),
+                    ..Default::default()
+                };
+                let name = format!("{step}: fetch {file}");
+                (graph.http(url, &options, OpInfo::named(name))?, file)
+            }
+        };
+        let (layer, meta) = unpack(graph, package, source, selector, &helper, step, i, total)?;
+        layers.push(layer);
+        metas.push(meta);
+    }
+    let merged = graph.merge(
+        &layers,
+        OpInfo::named(format!("{step}: merge {total} package layers")),
+    )?;
+    let metas = graph.merge(
+        &metas,
+        OpInfo::named(format!("{step}: collect installed-database records")),
+    )?;
+    let finished = finish(graph, plan, env, installation, merged, metas, helper)?;
+    if !env.installs_busybox() {
+        return Ok(finished);
+    }
+    let exec = Exec {
+        args: vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            // --install makes no folders: an applet whose folder is
+            // missing would be silently left out.
+            "[ -d /etc/busybox-paths.d ] || { /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin \
+             && /bin/busybox --install -s; }"
+                .into(),
+        ],
+        env: [("PATH".to_string(), DEFAULT_PATH.to_string())].into(),
+        cwd: "/".into(),
+        network: Network::None,
+        root: finished,
+        ..Default::default()
+    };
+    Ok(graph
+        .exec(exec, OpInfo::named(format!("{step}: busybox --install -s")))?
+        .root)
+}
+
+/// One local source for every package file in the build context, so the
+/// client sends only those files; each unpack step binds its own file.
+fn context_packages(
+    graph: &mut Graph,
+    installation: &Installation,
+    inputs: &BuildInputs,
+    step: &str,
+) -> Result<Option<State>, LlbError> {
+    let mut paths: Vec<String> = installation
+        .packages
+        .iter()
+        .filter_map(|p| match &p.source {
+            Location::Context(path) => Some(path.clone()),
+            Location::Url(_) => None,
+        })
+        .collect();
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    paths.sort();
+    let options = LocalOptions {
+        session_id: inputs.session_id.clone(),
+        shared_key_hint: Some(format!("{}:packages", inputs.context_name)),
+        include_patterns: paths.clone(),
+        ..Default::default()
+    };
+    let name = format!(
+        "{step}: load {} package files from the build context",
+        paths.len()
+    );
+    graph
+        .local(&inputs.context_name, &options, OpInfo::named(name))
+        .map(Some)
+}
+
+/// The unpack step of one package: (its layer, its installed record).
+#[allow(clippy::too_many_arguments)]
+fn unpack(
+    graph: &mut Graph,
+    package: &InstallPackage,
+    source: State,
+    selector: String,
+    helper: &State,
+    step: &str,
+    index: usize,
+    total: usize,
+) -> Result<(State, State), LlbError> {
+    let mut args = vec![
+        INSTALL_SUBCOMMAND.to_string(),
+        "--apk".into(),
+        APK_INPUT.into(),
+        "--name".into(),
+        package.name.clone(),
+        "--version".into(),
+        package.version.clone(),
+        "--checksum".into(),
+        package.checksum.clone(),
+        "--root".into(),
+        LAYER_DIR.into(),
+        "--meta".into(),
+        META_DIR.into(),
+    ];
+    if let Some(tag) = &package.tag {
+        args.extend(["--tag".to_string(), tag.clone()]);
+    }
+    let exec = helper_exec(
+        helper.clone(),
+        args,
+        vec![
+            Mount::Bind {
+                dest: APK_INPUT.into(),
+                source,
+                selector: Some(selector),
+                readonly: true,
+            },
+            output_mount(LAYER_DIR),
+            output_mount(META_DIR),
+        ],
+    );
+    let name = format!("{step}: unpack {} ({}/{total})", package.id(), index + 1);
+    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    let mut binds = outputs.binds.into_iter();
+    match (binds.next(), binds.next()) {
+        (Some(layer), Some(meta)) => Ok((layer, meta)),
+        _ => Err(LlbError::InvalidDefinition(
+            "unpack step has no output mounts".into(),
+        )),
+    }
+}
+
+/// `finish-environment` over the merged root.
+fn finish(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    env: &EnvironmentPlan,
+    installation: &Installation,
+    merged: State,
+    metas: State,
+    helper: State,
+) -> Result<State, LlbError> {
+    let spec = FinishSpec {
+        arch: env.arch.clone(),
+        world: env.world.clone(),
+        repositories: env
+            .repositories
+            .iter()
+            .filter(|r| r.is_url())
+            .map(|r| r.to_string())
+            .collect(),
+        keys: installation.keys.clone(),
+        packages: installation
+            .packages
+            .iter()
+            .map(InstallPackage::id)
+            .collect(),
+        users: env.users.clone(),
+        groups: env.groups.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| LlbError::InvalidDefinition(format!("environment spec: {e}")))?;
+    let spec_state = graph.file(
+        &State::scratch(),
+        vec![FileAction::Mkfile {
+            path: format!("/{FINISH_SPEC_FILE}"),
+            mode: 0o444,
+            data: json,
+        }],
+        OpInfo::named("environment metadata"),
+    )?;
+    let exec = helper_exec(
+        helper,
+        vec![
+            FINISH_SUBCOMMAND.into(),
+            "--spec".into(),
+            format!("{FINISH_SPEC_DIR}/{FINISH_SPEC_FILE}"),
+            "--meta".into(),
+            META_DIR.into(),
+            "--root".into(),
+            TARGET_DIR.into(),
+        ],
+        vec![
+            Mount::Bind {
+                dest: TARGET_DIR.into(),
+                source: merged,
+                selector: None,
+                readonly: false,
+            },
+            Mount::Bind {
+                dest: META_DIR.into(),
+                source: metas,
+                selector: None,
+                readonly: true,
+            },
+            Mount::Bind {
+                dest: FINISH_SPEC_DIR.into(),
+                source: spec_state,
+                selector: None,
+                readonly: true,
+            },
+        ],
+    );
+    let untrusted = if installation.untrusted.is_empty() {
+        String::new()
+    } else {
+        " — UNTRUSTED indexes allowed".to_string()
+    };
+    let name = format!(
+        "{}: install {} packages (apk database, keys, accounts){untrusted}",
+        plan.environment_step,
+        installation.packages.len()
+    );
+    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    outputs
+        .binds
+        .into_iter()
+        .next()
+        .ok_or_else(|| LlbError::InvalidDefinition("finish step has no output mount".into()))
+}

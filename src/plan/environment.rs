@@ -1,0 +1,461 @@
+//! The build environment installed from APK repositories, as melange does
+//! with apko, planned as data: which repositories and keys (the build
+//! file's `environment.contents` plus the build-args that append to them,
+//! as melange's `--repository-append`, `--keyring-append` and
+//! `--package-append` do), the world (`environment.contents.packages`,
+//! every `needs.packages`, `MELANGE_PACKAGES`), the accounts, and — once
+//! the gateway (or the host `plan`) has read and verified the indexes and
+//! resolved the world — the packages to install, in order.
+//!
+//! Installing happens only when a repository is configured; a build that
+//! names packages but no repository keeps today's behaviour (its base
+//! image is used as is). With repositories and no base image, the
+//! environment is built from scratch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::apk::repository::{is_url, key_file_name, RepositoryRef};
+use crate::config::error::{LResult, Located};
+use crate::config::Config;
+
+use super::accounts::{groups, users};
+pub use super::accounts::{Account, AccountGroup};
+use super::options::{list_arg, BuildOptions};
+
+/// Build-arg appending repositories (comma/space separated; `@tag` pins
+/// the next location: `@local ./packages`).
+pub const REPOSITORIES_ARG: &str = "MELANGE_REPOSITORIES";
+/// Build-arg appending public keys (URLs or context paths).
+pub const KEYRING_ARG: &str = "MELANGE_KEYRING";
+/// Build-arg appending packages to the world.
+pub const PACKAGES_ARG: &str = "MELANGE_PACKAGES";
+/// Build-arg that accepts indexes whose signature is missing or does not
+/// verify (`1`/`true`); loudly warned.
+pub const ALLOW_UNTRUSTED_ARG: &str = "MELANGE_ALLOW_UNTRUSTED";
+/// uid and gid of melange's build user.
+pub const BUILD_ID: u32 = 1000;
+
+/// Helper subcommand that checks and unpacks one package into its layer.
+pub const INSTALL_SUBCOMMAND: &str = "install-apk";
+/// Helper subcommand that writes the apk database, keys and accounts.
+pub const FINISH_SUBCOMMAND: &str = "finish-environment";
+/// Where the unpack step finds the package file.
+pub const APK_INPUT: &str = "/input/package.apk";
+/// The unpack step's output: the package's files (its layer).
+pub const LAYER_DIR: &str = "/layer";
+/// The unpack steps' second output, and the finish step's input: one
+/// `<name>.installed` installed-database record per package.
+pub const META_DIR: &str = "/apk-meta";
+/// The finish step's spec folder and file ([`FinishSpec`] as JSON).
+pub const FINISH_SPEC_DIR: &str = "/environment-spec";
+/// File name of the spec in [`FINISH_SPEC_DIR`].
+pub const FINISH_SPEC_FILE: &str = "environment.json";
+/// Where the finish step sees the environment's root filesystem.
+pub const TARGET_DIR: &str = "/target";
+
+/// Where a repository or key is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "at", rename_all = "kebab-case")]
+pub enum Location {
+    /// An `http(s)://` URL.
+    Url(String),
+    /// A path in the build context (normalized: no `./`, no trailing `/`).
+    Context(String),
+}
+
+impl Location {
+    /// Classify a configured location; a context path must stay inside the
+    /// context.
+    pub fn parse(text: &str) -> Result<Location, String> {
+        if is_url(text) {
+            return Ok(Location::Url(text.trim_end_matches('/').to_string()));
+        }
+        if text.starts_with('/') {
+            return Err(format!(
+                "{text:?}: an absolute path is not in the build context; give a path relative to \
+                 the context (./packages) or an http(s):// URL"
+            ));
+        }
+        if text.contains("://") {
+            return Err(format!(
+                "{text:?}: only http:// and https:// URLs and build-context paths are supported"
+            ));
+        }
+        let parts: Vec<&str> = text
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if parts.contains(&"..") {
+            return Err(format!("{text:?}: leaves the build context (`..`)"));
+        }
+        if parts.is_empty() {
+            return Err(format!(
+                "{text:?}: names the whole build context; give its folder (./packages)"
+            ));
+        }
+        Ok(Location::Context(parts.join("/")))
+    }
+}
+
+/// One package to install, as resolution chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallPackage {
+    /// `P:`.
+    pub name: String,
+    /// `V:`.
+    pub version: String,
+    /// `C:` of the index record: the helper checks the file against it.
+    pub checksum: String,
+    /// Tag of its repository (recorded as `s:` in the installed database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Where its file is: `<repo>/<arch>/<name>-<version>.apk`.
+    pub source: Location,
+}
+
+impl InstallPackage {
+    /// `name-version`.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    /// The package's file name.
+    pub fn file_name(&self) -> String {
+        format!("{}.apk", self.id())
+    }
+}
+
+/// A key of the keyring, installed at `/etc/apk/keys/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// File name (the name signatures refer to).
+    pub name: String,
+    /// PEM text.
+    pub pem: String,
+}
+
+/// The result of reading, verifying and resolving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    /// Packages in install order.
+    pub packages: Vec<InstallPackage>,
+    /// The keyring.
+    pub keys: Vec<KeyFile>,
+    /// Indexes used without a verified signature (explicitly allowed),
+    /// with what the check found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untrusted: Vec<String>,
+}
+
+/// The environment to install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvironmentPlan {
+    /// apk arch (`x86_64`, `aarch64`, …).
+    pub arch: String,
+    /// Repositories in priority order.
+    pub repositories: Vec<RepositoryRef>,
+    /// Public key locations.
+    pub keyring: Vec<String>,
+    /// World atoms, in the order given, unique.
+    pub world: Vec<String>,
+    /// Whether untrusted indexes were explicitly allowed.
+    pub allow_untrusted: bool,
+    /// `/etc/passwd` accounts (root and build first).
+    pub users: Vec<Account>,
+    /// `/etc/group` groups (root and build first).
+    pub groups: Vec<AccountGroup>,
+    /// Filled after resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installation: Option<Installation>,
+}
+
+impl EnvironmentPlan {
+    /// Whether the resolution includes a package called `busybox`, whose
+    /// applet links are then made (apko's behaviour).
+    pub fn installs_busybox(&self) -> bool {
+        self.installation
+            .as_ref()
+            .is_some_and(|i| i.packages.iter().any(|p| p.name == "busybox"))
+    }
+}
+
+/// What the last installation step (in the helper) needs: written as JSON
+/// into a file the step mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishSpec {
+    /// `etc/apk/arch`.
+    pub arch: String,
+    /// `etc/apk/world`.
+    pub world: Vec<String>,
+    /// `etc/apk/repositories` lines (URL repositories; context folders do
+    /// not exist inside the environment).
+    pub repositories: Vec<String>,
+    /// `etc/apk/keys/*`.
+    pub keys: Vec<KeyFile>,
+    /// The installed packages' `name-version`, in install order: their
+    /// installed-database records are concatenated in this order.
+    pub packages: Vec<String>,
+    /// Accounts.
+    pub users: Vec<Account>,
+    /// Groups.
+    pub groups: Vec<AccountGroup>,
+}
+
+/// Whether any repository is configured, in the build file or by
+/// build-arg: only then is anything installed.
+pub fn repositories_configured(config: &Config, options: &BuildOptions) -> bool {
+    !config.environment.repositories.is_empty()
+        || !list_arg(options.build_args.get(REPOSITORIES_ARG)).is_empty()
+}
+
+/// The environment to install, or None when no repository is configured
+/// or the world is empty. `packages` is the plan's package list (contents
+/// and needs).
+pub fn plan(
+    config: &Config,
+    options: &BuildOptions,
+    packages: &[String],
+    arch: &str,
+) -> LResult<Option<EnvironmentPlan>> {
+    if !repositories_configured(config, options) {
+        return Ok(None);
+    }
+    let mut repositories = Vec::new();
+    for text in &config.environment.repositories {
+        let repository =
+            RepositoryRef::parse(&text.value).map_err(|m| Located::new(text.pos, m))?;
+        check_location(&repository.location).map_err(|m| Located::new(text.pos, m))?;
+        repositories.push(repository);
+    }
+    for text in repository_args(options.build_args.get(REPOSITORIES_ARG)) {
+        let repository = RepositoryRef::parse(&text)
+            .and_then(|r| check_location(&r.location).map(|()| r))
+            .map_err(|m| arg_error(REPOSITORIES_ARG, m))?;
+        repositories.push(repository);
+    }
+    let mut keyring: Vec<String> = Vec::new();
+    for text in &config.environment.keyring {
+        check_location(&text.value).map_err(|m| Located::new(text.pos, m))?;
+        keyring.push(text.value.clone());
+    }
+    for text in list_arg(options.build_args.get(KEYRING_ARG)) {
+        check_location(&text).map_err(|m| arg_error(KEYRING_ARG, m))?;
+        keyring.push(text);
+    }
+    let mut world: Vec<String> = Vec::new();
+    for atom in packages
+        .iter()
+        .cloned()
+        .chain(list_arg(options.build_args.get(PACKAGES_ARG)))
+    {
+        if !world.contains(&atom) {
+            world.push(atom);
+        }
+    }
+    if world.is_empty() {
+        return Ok(None);
+    }
+    let allow_untrusted = match options
+        .build_args
+        .get(ALLOW_UNTRUSTED_ARG)
+        .map(|s| s.trim())
+    {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(arg_error(
+                ALLOW_UNTRUSTED_ARG,
+                format!("expected 1 or true (or 0, false), got {other:?}"),
+            ))
+        }
+    };
+    Ok(Some(EnvironmentPlan {
+        arch: arch.to_string(),
+        repositories,
+        keyring,
+        world,
+        allow_untrusted,
+        users: users(&config.environment.users)?,
+        groups: groups(&config.environment.groups)?,
+        installation: None,
+    }))
+}
+
+fn check_location(text: &str) -> Result<(), String> {
+    Location::parse(text).map(|_| ())
+}
+
+fn arg_error(arg: &str, message: String) -> Located {
+    Located::new(Default::default(), format!("build-arg {arg}: {message}"))
+}
+
+/// Repository build-arg items: `@tag` joins the location after it.
+fn repository_args(value: Option<&String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending_tag: Option<String> = None;
+    for item in list_arg(value) {
+        if item.starts_with('@') && pending_tag.is_none() {
+            pending_tag = Some(item);
+        } else if let Some(tag) = pending_tag.take() {
+            out.push(format!("{tag} {item}"));
+        } else {
+            out.push(item);
+        }
+    }
+    out.extend(pending_tag);
+    out
+}
+
+/// The name a key is installed under.
+pub fn key_name(location: &str) -> &str {
+    key_file_name(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            Location::parse("./packages/").unwrap(),
+            Location::Context("packages".into())
+        );
+        assert_eq!(
+            Location::parse("https://x/os/").unwrap(),
+            Location::Url("https://x/os".into())
+        );
+        assert!(Location::parse("/abs")
+            .unwrap_err()
+            .contains("absolute path"));
+        assert!(Location::parse("a/../../b").unwrap_err().contains("leaves"));
+        assert!(Location::parse("s3://b").unwrap_err().contains("only http"));
+        assert!(Location::parse(".")
+            .unwrap_err()
+            .contains("whole build context"));
+    }
+
+    fn plan_yaml(yaml: &str, args: &[(&str, &str)]) -> Result<Option<EnvironmentPlan>, String> {
+        let config = crate::config::load("p.yaml", yaml).map_err(|e| e.to_string())?;
+        let options = BuildOptions {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        plan(&config, &options, &["busybox".to_string()], "x86_64")
+            .map_err(|e| e.in_file("p.yaml").to_string())
+    }
+
+    const YAML: &str = "package: {name: a, version: 1, epoch: 0}
+environment:
+  contents:
+    repositories:
+      - https://packages.example.org/os
+      - '@local ./packages'
+    keyring:
+      - https://packages.example.org/os/signing.rsa.pub
+  accounts:
+    users:
+      - username: nonroot
+        uid: 65532
+    groups:
+      - groupname: nonroot
+        gid: 65532
+        members: [nonroot]
+pipeline:
+  - runs: echo
+";
+
+    #[test]
+    fn contents_then_build_args_append() {
+        let env = plan_yaml(
+            YAML,
+            &[
+                (REPOSITORIES_ARG, "./more"),
+                (KEYRING_ARG, "./melange.rsa.pub"),
+                (PACKAGES_ARG, "busybox, make"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let repos: Vec<String> = env.repositories.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            repos,
+            [
+                "https://packages.example.org/os",
+                "@local ./packages",
+                "./more"
+            ]
+        );
+        assert_eq!(
+            env.keyring,
+            [
+                "https://packages.example.org/os/signing.rsa.pub",
+                "./melange.rsa.pub"
+            ]
+        );
+        assert_eq!(env.world, ["busybox", "make"]);
+        assert!(!env.allow_untrusted);
+        let users: Vec<(&str, u32, u32, &str)> = env
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.uid, u.gid, u.home.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("root", 0, 0, "/root"),
+                ("build", 1000, 1000, "/home/build"),
+                ("nonroot", 65532, 65532, "/home/nonroot")
+            ]
+        );
+        assert_eq!(env.groups[2].members, ["nonroot"]);
+    }
+
+    #[test]
+    fn bad_locations_and_accounts_are_located() {
+        let yaml = YAML.replace("'@local ./packages'", "/srv/packages");
+        let err = plan_yaml(&yaml, &[]).unwrap_err();
+        assert!(
+            err.starts_with("p.yaml:6:9: \"/srv/packages\": an absolute path"),
+            "{err}"
+        );
+        let err = plan_yaml(YAML, &[(KEYRING_ARG, "../k.pub")]).unwrap_err();
+        assert!(
+            err.contains("build-arg MELANGE_KEYRING: \"../k.pub\": leaves the build context"),
+            "{err}"
+        );
+        let yaml = YAML.replace("uid: 65532", "uid: many");
+        let err = plan_yaml(&yaml, &[]).unwrap_err();
+        assert!(err.contains("uid must be a number, got \"many\""), "{err}");
+        let err = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "yes")]).unwrap_err();
+        assert!(
+            err.contains("MELANGE_ALLOW_UNTRUSTED: expected 1 or true"),
+            "{err}"
+        );
+        let env = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "1")])
+            .unwrap()
+            .unwrap();
+        assert!(env.allow_untrusted);
+    }
+
+    #[test]
+    fn nothing_is_installed_without_a_repository() {
+        let yaml = "package: {name: a, version: 1, epoch: 0}\npipeline:\n  - runs: echo\n";
+        assert_eq!(plan_yaml(yaml, &[]).unwrap(), None);
+        assert!(plan_yaml(yaml, &[(REPOSITORIES_ARG, "./p")])
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn repository_args_join_tags() {
+        let value = "./a, @local ./b https://c".to_string();
+        assert_eq!(
+            repository_args(Some(&value)),
+            ["./a", "@local ./b", "https://c"]
+        );
+    }
+}
