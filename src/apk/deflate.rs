@@ -7,8 +7,8 @@
 //! number of threads or on which thread compressed it — so the output is
 //! the same on one core or sixteen.
 //!
-//! Inside a block, input goes to the compressor in fixed [`CHUNK`]s with an
-//! always-empty [`OUT`] buffer: zlib-rs (like zlib-ng) emits different,
+//! Inside a block, input goes to the compressor in fixed `CHUNK`s with an
+//! always-empty `OUT` buffer: zlib-rs (like zlib-ng) emits different,
 //! equally valid bytes when the same input arrives in different pieces.
 
 use std::collections::BTreeMap;

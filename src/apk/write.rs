@@ -11,8 +11,9 @@
 //!
 //! Determinism: entries sorted by path, every mtime = SOURCE_DATE_EPOCH,
 //! owner names only for root, extended attributes as sorted
-//! `SCHILY.xattr.<name>` records, gzip members without time or name fed to
-//! the compressor in fixed pieces ([`gzip::GzipWriter`]).
+//! `SCHILY.xattr.<name>` records, gzip members without time or name,
+//! compressed in fixed blocks whose bytes do not depend on how many threads
+//! compress them ([`gzip::GzipWriter`], [`PackageOptions::threads`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
