@@ -4,8 +4,11 @@
 //! `hack/bench-plan`, which also measures peak memory; figures go in notes,
 //! never into assertions.
 
+mod common;
+
+use common::{median, ms};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use melange_frontend::cli;
 use melange_frontend::config::{self, yaml};
@@ -35,11 +38,11 @@ fn main() {
         std::process::exit(1);
     };
     let text = std::fs::read_to_string(&largest).unwrap_or_default();
-    let parse = median(|| {
+    let parse = median(ROUNDS, || {
         std::hint::black_box(yaml::parse(&text).map(|_| ()).ok());
     });
     let file = name(&largest);
-    let load = median(|| {
+    let load = median(ROUNDS, || {
         std::hint::black_box(config::load(&file, &text).map(|_| ()).ok());
     });
     println!(
@@ -52,7 +55,7 @@ fn main() {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         match plan_once(path, &text) {
             Ok(()) => {
-                let t = median(|| {
+                let t = median(ROUNDS, || {
                     std::hint::black_box(plan_once(path, &text).ok());
                 });
                 println!("plan + LLB {} ({size} bytes): median {}", name(path), ms(t));
@@ -110,25 +113,8 @@ fn plan_once(path: &Path, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn median(mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[ROUNDS / 2]
-}
-
 fn name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }

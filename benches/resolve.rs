@@ -4,8 +4,10 @@
 //! will do once per build. Run through `hack/bench-resolve`; figures go in
 //! notes, never into assertions (the goal: under 100 ms).
 
+mod common;
+
+use common::{median, ms};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use melange_frontend::apk::resolve::{resolve, Repository};
 use melange_frontend::apk::{ApkIndex, Dependency};
@@ -47,13 +49,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let parse = median(|| {
+    let parse = median(ROUNDS, || {
         std::hint::black_box(ApkIndex::parse(&bytes).ok());
     });
-    let solve = median(|| {
+    let solve = median(ROUNDS, || {
         std::hint::black_box(resolve(&repos, &world).ok());
     });
-    let both = median(|| {
+    let both = median(ROUNDS, || {
         let index = ApkIndex::parse(&bytes).ok();
         let records = index.as_ref().map(|i| i.records.as_slice()).unwrap_or(&[]);
         let repos = [Repository { tag: None, records }];
@@ -70,21 +72,4 @@ fn main() {
         ms(solve)
     );
     println!("parse + resolve: median {} (goal: < 100 ms)", ms(both));
-}
-
-fn median(mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[ROUNDS / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }

@@ -207,18 +207,12 @@ pub fn install_offline(
         else {
             return Err("resolution names an unknown index record".into());
         };
-        let file = RepositoryRef::package_path(&env.arch, &record.name, &record.version);
-        let source = match Location::parse(&index.repository.location)? {
-            Location::Url(url) => Location::Url(format!("{url}/{file}")),
-            Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
-        };
-        packages.push(InstallPackage {
-            name: record.name.clone(),
-            version: record.version.clone(),
-            checksum: record.checksum.clone(),
-            tag: selected.tag.clone(),
-            source,
-        });
+        packages.push(InstallPackage::selected(
+            &env.arch,
+            index,
+            record,
+            selected.tag.clone(),
+        )?);
     }
     Ok(Installation {
         packages,

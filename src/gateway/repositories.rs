@@ -119,20 +119,10 @@ async fn resolve_environment(
             .records
             .get(selected.record)
             .ok_or_else(|| super::internal("resolution names an unknown index record"))?;
-        let file = RepositoryRef::package_path(&env.arch, &record.name, &record.version);
-        let source = match Location::parse(&index.repository.location)
-            .map_err(|m| invalid(format!("repository {}: {m}", index.repository)))?
-        {
-            Location::Url(url) => Location::Url(format!("{url}/{file}")),
-            Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
-        };
-        packages.push(InstallPackage {
-            name: record.name.clone(),
-            version: record.version.clone(),
-            checksum: record.checksum.clone(),
-            tag: selected.tag.clone(),
-            source,
-        });
+        packages.push(
+            InstallPackage::selected(&env.arch, index, record, selected.tag.clone())
+                .map_err(invalid)?,
+        );
     }
     Ok(Installation {
         packages,

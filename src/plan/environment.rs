@@ -14,7 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::apk::repository::{is_url, key_file_name, RepositoryRef};
+use crate::apk::repository::{is_url, key_file_name, OpenedIndex, RepositoryRef};
+use crate::apk::IndexRecord;
 use crate::config::error::{LResult, Located};
 use crate::config::Config;
 
@@ -114,6 +115,31 @@ pub struct InstallPackage {
 }
 
 impl InstallPackage {
+    /// The package resolution picked from `index`: its file is
+    /// `<repository>/<arch>/<name>-<version>.apk`. Shared by the gateway and
+    /// the `plan`/`resolve` subcommands.
+    pub fn selected(
+        arch: &str,
+        index: &OpenedIndex,
+        record: &IndexRecord,
+        tag: Option<String>,
+    ) -> Result<Self, String> {
+        let file = RepositoryRef::package_path(arch, &record.name, &record.version);
+        let source = match Location::parse(&index.repository.location)
+            .map_err(|m| format!("repository {}: {m}", index.repository))?
+        {
+            Location::Url(url) => Location::Url(format!("{url}/{file}")),
+            Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
+        };
+        Ok(InstallPackage {
+            name: record.name.clone(),
+            version: record.version.clone(),
+            checksum: record.checksum.clone(),
+            tag,
+            source,
+        })
+    }
+
     /// `name-version`.
     pub fn id(&self) -> String {
         format!("{}-{}", self.name, self.version)
