@@ -284,7 +284,7 @@ pub(super) fn base_env(
     env
 }
 
-/// How deep `uses:` may nest before it is taken for a cycle.
+/// How deep `uses:` may nest (distinct pipelines; a repeat is a cycle).
 const MAX_USES_DEPTH: usize = 32;
 
 /// How many steps the build's pipelines (and, apart, its tests) may visit
@@ -420,10 +420,19 @@ impl<'l> Compiler<'l> {
                 format!("`uses: {name}` is not a pipeline name (plain path segments like `autoconf/configure`)"),
             ));
         }
-        if self.stack.len() >= MAX_USES_DEPTH || self.stack.iter().any(|n| n == name) {
+        if self.stack.iter().any(|n| n == name) {
             return Err(Located::new(
                 uses.pos,
                 format!("`uses:` cycle: {} → {name}", self.stack.join(" → ")),
+            ));
+        }
+        if self.stack.len() >= MAX_USES_DEPTH {
+            return Err(Located::new(
+                uses.pos,
+                format!(
+                    "`uses:` nests deeper than {MAX_USES_DEPTH} pipelines: {} → {name}",
+                    self.stack.join(" → ")
+                ),
             ));
         }
         let loaded = self

@@ -195,6 +195,30 @@ fn cycles_and_bad_names_are_refused() {
 }
 
 #[test]
+fn nesting_too_deep_is_not_called_a_cycle() {
+    // p0 → p1 → … → p40, no name twice.
+    let names: Vec<String> = (0..=40).map(|i| format!("p{i}")).collect();
+    let bodies: Vec<String> = (0..=40)
+        .map(|i| match i {
+            40 => "pipeline:\n  - runs: echo bottom\n".to_string(),
+            _ => format!("pipeline:\n  - uses: p{}\n", i + 1),
+        })
+        .collect();
+    let pipelines: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&bodies)
+        .map(|(n, b)| (n.as_str(), b.as_str()))
+        .collect();
+    let err = plan_with(&format!("{HEAD}pipeline:\n  - uses: p0\n"), &pipelines).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("`uses:` nests deeper than 32 pipelines: p0 → p1 → "),
+        "{err}"
+    );
+    assert!(!err.message.contains("cycle"), "{err}");
+}
+
+#[test]
 fn required_steps_counts_steps_that_run() {
     let yaml = |arch: &str| {
         format!(
