@@ -107,8 +107,16 @@ fn wrong_checksum_and_tampered_data_are_named() {
 
 /// A package whose data member holds exactly `entries` (path, kind, content).
 fn crafted(entries: &[(&str, TarKind, &[u8])]) -> Vec<u8> {
+    crafted_with_pax(entries, &BTreeMap::new())
+}
+
+/// As [`crafted`], with `extra` PAX records on the first entry.
+fn crafted_with_pax(
+    entries: &[(&str, TarKind, &[u8])],
+    extra: &BTreeMap<String, Vec<u8>>,
+) -> Vec<u8> {
     let mut data = Vec::new();
-    for (path, kind, content) in entries {
+    for (i, (path, kind, content)) in entries.iter().enumerate() {
         let mut header = TarHeader::file(path, 0o644, content.len() as u64, 0);
         header.kind = kind.clone();
         if *kind != TarKind::File {
@@ -123,6 +131,9 @@ fn crafted(entries: &[(&str, TarKind, &[u8])]) -> Vec<u8> {
         header.pax = sum
             .map(|s| BTreeMap::from([(PAX_SHA1.to_string(), s.into_bytes())]))
             .unwrap_or_default();
+        if i == 0 {
+            header.pax.extend(extra.clone());
+        }
         tarball::write_file(
             &mut data,
             &header,
@@ -227,5 +238,34 @@ fn ordinary_links_are_kept() {
         std::fs::read(root.join("bin/ash")).unwrap(),
         b"#!/bin/true\n"
     );
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
+/// PAX records are taken by length: an extended attribute value holding
+/// newlines (a file capability can) neither fails the unpack nor smuggles
+/// a `path` record in (the `tar` crate split such headers on newlines).
+#[test]
+fn pax_values_with_newlines_install_where_the_length_says() {
+    let smuggled = b"\x01\n30 path=../../../etc/evil-path\n\x02".to_vec();
+    let extra = BTreeMap::from([("SCHILY.xattr.security.capability".to_string(), smuggled)]);
+    let bytes = crafted_with_pax(
+        &[
+            ("bin/ping", TarKind::File, b"ping\n"),
+            ("bin/pong", TarKind::File, b"pong\n"),
+        ],
+        &extra,
+    );
+    let apk = ApkFile::parse(&bytes).unwrap();
+    let parent = scratch_dir("pax-newlines");
+    let root = parent.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let done = extract(&bytes, &apk, &root).unwrap();
+    let paths: Vec<&str> = done.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["bin/ping", "bin/pong"]);
+    assert_eq!(done.xattrs_skipped, ["bin/ping"]);
+    assert_eq!(std::fs::read(root.join("bin/ping")).unwrap(), b"ping\n");
+    assert_eq!(std::fs::read(root.join("bin/pong")).unwrap(), b"pong\n");
+    assert!(done.entries[0].sha1.is_some());
+    assert!(!parent.join("etc").exists() && !root.join("etc").exists());
     std::fs::remove_dir_all(&parent).unwrap();
 }
