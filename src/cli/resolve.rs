@@ -154,16 +154,27 @@ fn read_keyring(paths: &[PathBuf]) -> Result<Keyring, String> {
 }
 
 /// The installation of a planned environment, read from the build
-/// context folder `base` (the host `plan`'s counterpart of the gateway):
-/// local repositories and keys only.
+/// context folder `base` and the named contexts that are directories
+/// (`named`: name → value as the client sends it, `local:DIR`) — the host
+/// `plan`'s counterpart of the gateway: local repositories and keys only.
 pub fn install_offline(
     base: &Path,
+    named: &std::collections::BTreeMap<String, String>,
     env: &crate::plan::EnvironmentPlan,
 ) -> Result<crate::plan::environment::Installation, String> {
     use crate::plan::environment::{key_name, InstallPackage, Installation, KeyFile, Location};
     let context_path = |location: &str| {
         match Location::parse(location)? {
         Location::Context(path) => Ok(base.join(path)),
+        Location::Named { context, path } => {
+            let value = named
+                .get(&context)
+                .ok_or_else(|| format!("{location}: no named context {context:?} was given"))?;
+            let dir = value.strip_prefix("local:").ok_or_else(|| {
+                format!("{location}: `plan` reads named contexts that are directories only")
+            })?;
+            Ok(Path::new(dir).join(path))
+        }
         Location::Url(url) => Err(format!(
             "{url}: http(s) repositories and keys are fetched inside a build; `plan` reads local ones only"
         )),

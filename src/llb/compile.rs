@@ -64,6 +64,9 @@ pub struct BuildInputs {
     pub signing_key_id: Option<String>,
     /// `--no-cache`: every op runs again (BuildKit's ignore-cache).
     pub no_cache: bool,
+    /// The named contexts the environment's repositories and keys read
+    /// (`context://NAME/…`), by name: where package files come from.
+    pub contexts: BTreeMap<String, ContextSource>,
 }
 
 impl BuildInputs {
@@ -89,6 +92,7 @@ impl BuildInputs {
             helper: Some(ContextSource::Image(helper_image.to_string())),
             signing_key_id: None,
             no_cache: false,
+            contexts: BTreeMap::new(),
         }
     }
 }

@@ -18,7 +18,9 @@
 //! - with a `busybox` package and no paths.d list, `busybox --install -s`
 //!   run in the environment itself.
 
-use super::compile::BuildInputs;
+use std::collections::BTreeMap;
+
+use super::compile::{BuildInputs, ContextSource};
 use super::graph::{Graph, LlbError, OpInfo, State};
 use super::ops::{Exec, FileAction, HttpOptions, LocalOptions, Mount, Network};
 use super::packaging::{helper_exec, output_mount};
@@ -49,15 +51,19 @@ pub(super) fn install(
         ));
     }
     let step = &plan.environment_step;
-    let context = context_packages(graph, installation, inputs, step)?;
+    let contexts = context_packages(graph, installation, inputs, step)?;
     let total = installation.packages.len();
     let mut layers: Vec<State> = base.into_iter().collect();
     let mut metas = Vec::with_capacity(total);
     for (i, package) in installation.packages.iter().enumerate() {
         let (source, selector) = match &package.source {
-            Location::Context(path) => {
-                let state = context.clone().ok_or_else(|| {
-                    LlbError::InvalidDefinition("no build-context source for packages".into())
+            Location::Context(path) | Location::Named { path, .. } => {
+                let origin = package.source.named_context().map(str::to_string);
+                let state = contexts.get(&origin).cloned().ok_or_else(|| {
+                    LlbError::InvalidDefinition(format!(
+                        "no source for the package file {}",
+                        package.source
+                    ))
                 })?;
                 (state, path.clone())
             }
@@ -109,39 +115,86 @@ pub(super) fn install(
         .root)
 }
 
-/// One local source for every package file in the build context, so the
-/// client sends only those files; each unpack step binds its own file.
+/// One source per context holding package files (the build context:
+/// `None`; a named context: its name): a local source sends only those
+/// files; an image or frontend input is used whole. Each unpack step binds
+/// its own file.
 fn context_packages(
     graph: &mut Graph,
     installation: &Installation,
     inputs: &BuildInputs,
     step: &str,
-) -> Result<Option<State>, LlbError> {
-    let mut paths: Vec<String> = installation
-        .packages
-        .iter()
-        .filter_map(|p| match &p.source {
-            Location::Context(path) => Some(path.clone()),
-            Location::Url(_) => None,
-        })
-        .collect();
-    if paths.is_empty() {
-        return Ok(None);
+) -> Result<BTreeMap<Option<String>, State>, LlbError> {
+    let mut paths: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
+    for package in &installation.packages {
+        match &package.source {
+            Location::Context(path) | Location::Named { path, .. } => paths
+                .entry(package.source.named_context().map(str::to_string))
+                .or_default()
+                .push(path.clone()),
+            Location::Url(_) => {}
+        }
     }
-    paths.sort();
-    let options = LocalOptions {
-        session_id: inputs.session_id.clone(),
-        shared_key_hint: Some(format!("{}:packages", inputs.context_name)),
-        include_patterns: paths.clone(),
-        ..Default::default()
-    };
-    let name = format!(
-        "{step}: load {} package files from the build context",
-        paths.len()
-    );
-    graph
-        .local(&inputs.context_name, &options, OpInfo::named(name))
-        .map(Some)
+    let mut states = BTreeMap::new();
+    for (origin, mut paths) in paths {
+        paths.sort();
+        paths.dedup();
+        let (source, what) = match &origin {
+            None => (
+                ContextSource::Local(inputs.context_name.clone()),
+                "the build context".to_string(),
+            ),
+            Some(name) => match inputs.contexts.get(name) {
+                Some(source) => (source.clone(), format!("named context {name}")),
+                None => {
+                    return Err(LlbError::InvalidDefinition(format!(
+                        "named context {name:?} holds packages but was not given"
+                    )))
+                }
+            },
+        };
+        let label = format!("{step}: load {} package files from {what}", paths.len());
+        let state = context_files(
+            graph,
+            &source,
+            &paths,
+            inputs.session_id.clone(),
+            "packages",
+            label,
+        )?;
+        states.insert(origin, state);
+    }
+    Ok(states)
+}
+
+/// Files of a context: a local directory sends only `paths` (its transfers
+/// shared under `<local>:<purpose>`); an image or a frontend input is used
+/// whole. Shared by the gateway's index and key reads and the packages'
+/// unpack steps.
+pub fn context_files(
+    graph: &mut Graph,
+    source: &ContextSource,
+    paths: &[String],
+    session_id: Option<String>,
+    purpose: &str,
+    label: String,
+) -> Result<State, LlbError> {
+    match source {
+        ContextSource::Local(local) => {
+            let options = LocalOptions {
+                session_id,
+                shared_key_hint: Some(format!("{local}:{purpose}")),
+                include_patterns: paths.to_vec(),
+                ..Default::default()
+            };
+            graph.local(local, &options, OpInfo::named(label))
+        }
+        ContextSource::Image(reference) => graph.image(reference, OpInfo::named(label)),
+        ContextSource::Input(definition) => graph.import(definition),
+        ContextSource::Scratch => Err(LlbError::InvalidDefinition(format!(
+            "{label}: the context is empty"
+        ))),
+    }
 }
 
 /// The unpack step of one package: (its layer, its installed record).
