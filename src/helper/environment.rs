@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::layers;
 use crate::apk::install::{check, extract, installed_record};
 use crate::apk::ApkFile;
 use crate::plan::environment::{Account, AccountGroup, FinishSpec};
@@ -86,6 +87,11 @@ pub struct FinishEnvironmentArgs {
     /// The environment's root filesystem (merged package layers).
     #[arg(long)]
     pub root: PathBuf,
+    /// Folder with each package's own layer as `<name>-<version>/`: file
+    /// conflicts and links over folders are settled as apk does
+    /// ([`super::layers`]).
+    #[arg(long)]
+    pub layers: Option<PathBuf>,
 }
 
 /// Run `finish-environment`.
@@ -95,12 +101,40 @@ pub fn finish_environment(args: &FinishEnvironmentArgs) -> Result<String, String
     let spec: FinishSpec = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not an environment spec: {e}", args.spec.display()))?;
     let root = Root::new(&args.root);
-    let mut records = String::new();
+    let mut own_records = Vec::with_capacity(spec.packages.len());
     for id in &spec.packages {
         let path = args.meta.join(format!("{id}.installed"));
-        records
-            .push_str(&fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        own_records
+            .push(fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
     }
+    let mut settled = String::new();
+    if let Some(layers) = &args.layers {
+        let packages = spec
+            .packages
+            .iter()
+            .zip(&own_records)
+            .map(|(id, record)| layers::Package::load(id, record, &layers.join(id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = layers::reconcile(&root, &packages)?;
+        for (id, record) in spec.packages.iter().zip(own_records.iter_mut()) {
+            if let Some(lost) = done.lost.get(id) {
+                eprintln!("{id}: replaced by another package: /{}", lost.join(", /"));
+                *record = layers::drop_files(record, lost);
+            }
+        }
+        if !done.links_restored.is_empty() {
+            eprintln!(
+                "links kept over other packages' folders: /{}",
+                done.links_restored.join(", /")
+            );
+        }
+        settled = format!(
+            "; {} files taken over by a replacing package, {} links kept over folders",
+            done.lost.values().map(Vec::len).sum::<usize>(),
+            done.links_restored.len()
+        );
+    }
+    let records: String = own_records.concat();
     let ours: Vec<&str> = records
         .lines()
         .filter_map(|l| l.strip_prefix("P:"))
@@ -143,7 +177,7 @@ pub fn finish_environment(args: &FinishEnvironmentArgs) -> Result<String, String
     let links = busybox_links(&root)?;
     root.dir("tmp", 0o1777)?;
     Ok(format!(
-        "installed {} packages ({}); {} keys, {} users, {} groups{}",
+        "installed {} packages ({}); {} keys, {} users, {} groups{}{settled}",
         spec.packages.len(),
         spec.packages.join(" "),
         spec.keys.len(),
@@ -272,7 +306,7 @@ fn ignore_if_unprivileged(e: io::Error) -> io::Result<()> {
 }
 
 /// The environment's root, with paths resolved as inside it.
-struct Root {
+pub(super) struct Root {
     base: PathBuf,
 }
 
@@ -280,7 +314,7 @@ struct Root {
 const MAX_LINKS: usize = 40;
 
 impl Root {
-    fn new(base: &Path) -> Self {
+    pub(super) fn new(base: &Path) -> Self {
         Root {
             base: base.to_path_buf(),
         }
@@ -288,13 +322,13 @@ impl Root {
 
     /// The host path of `relative` inside the root, every symbolic link
     /// on the way followed inside the root (for reading and folders).
-    fn path(&self, relative: &str) -> Result<PathBuf, String> {
+    pub(super) fn path(&self, relative: &str) -> Result<PathBuf, String> {
         self.resolve(relative, true)
     }
 
     /// Like [`Root::path`], but a link as the last component is not
     /// followed (for replacing it).
-    fn path_nofollow(&self, relative: &str) -> Result<PathBuf, String> {
+    pub(super) fn path_nofollow(&self, relative: &str) -> Result<PathBuf, String> {
         self.resolve(relative, false)
     }
 
@@ -350,7 +384,7 @@ impl Root {
     }
 
     /// Create `relative` and its missing parents (inside the root).
-    fn dir(&self, relative: &str, mode: u32) -> Result<(), String> {
+    pub(super) fn dir(&self, relative: &str, mode: u32) -> Result<(), String> {
         let mut so_far = String::new();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
             if !so_far.is_empty() {
@@ -473,6 +507,7 @@ mod tests {
             spec: dir.join("spec.json"),
             meta,
             root: root.clone(),
+            layers: None,
         })
         .unwrap();
         assert!(summary.contains("2 busybox applet links"), "{summary}");

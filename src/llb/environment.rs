@@ -26,7 +26,8 @@ use super::ops::{Exec, FileAction, HttpOptions, LocalOptions, Mount, Network};
 use super::packaging::{helper_exec, output_mount};
 use crate::plan::environment::{
     FinishSpec, InstallPackage, Installation, Location, APK_INPUT, FINISH_SPEC_DIR,
-    FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYER_DIR, META_DIR, TARGET_DIR,
+    FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYERS_DIR, LAYER_DIR, META_DIR,
+    TARGET_DIR,
 };
 use crate::plan::{BuildPlan, EnvironmentPlan, DEFAULT_PATH};
 
@@ -55,6 +56,7 @@ pub(super) fn install(
     let total = installation.packages.len();
     let mut layers: Vec<State> = base.into_iter().collect();
     let mut metas = Vec::with_capacity(total);
+    let mut package_layers = Vec::with_capacity(total);
     for (i, package) in installation.packages.iter().enumerate() {
         let (source, selector) = match &package.source {
             Location::Context(path) | Location::Named { path, .. } => {
@@ -78,6 +80,7 @@ pub(super) fn install(
             }
         };
         let (layer, meta) = unpack(graph, package, source, selector, &helper, step, i, total)?;
+        package_layers.push((package.id(), layer.clone()));
         layers.push(layer);
         metas.push(meta);
     }
@@ -89,7 +92,14 @@ pub(super) fn install(
         &metas,
         OpInfo::named(format!("{step}: collect installed-database records")),
     )?;
-    let finished = finish(graph, plan, env, installation, merged, metas, helper)?;
+    let finished = finish(
+        graph,
+        plan,
+        env,
+        installation,
+        (merged, metas, package_layers),
+        helper,
+    )?;
     if !env.installs_busybox() {
         return Ok(finished);
     }
@@ -252,14 +262,15 @@ fn unpack(
     }
 }
 
-/// `finish-environment` over the merged root.
+/// `finish-environment` over the merged root, with the installed records
+/// and each package's own layer (`/layers/<name>-<version>`, read-only)
+/// to settle file conflicts and links over folders.
 fn finish(
     graph: &mut Graph,
     plan: &BuildPlan,
     env: &EnvironmentPlan,
     installation: &Installation,
-    merged: State,
-    metas: State,
+    (merged, metas, package_layers): (State, State, Vec<(String, State)>),
     helper: State,
 ) -> Result<State, LlbError> {
     let spec = FinishSpec {
@@ -291,6 +302,12 @@ fn finish(
         }],
         OpInfo::named("environment metadata"),
     )?;
+    let layer_mounts = package_layers.into_iter().map(|(id, layer)| Mount::Bind {
+        dest: format!("{LAYERS_DIR}/{id}"),
+        source: layer,
+        selector: None,
+        readonly: true,
+    });
     let exec = helper_exec(
         helper,
         vec![
@@ -301,6 +318,8 @@ fn finish(
             META_DIR.into(),
             "--root".into(),
             TARGET_DIR.into(),
+            "--layers".into(),
+            LAYERS_DIR.into(),
         ],
         vec![
             Mount::Bind {
@@ -321,7 +340,10 @@ fn finish(
                 selector: None,
                 readonly: true,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(layer_mounts)
+        .collect(),
     );
     let untrusted = if installation.untrusted.is_empty() {
         String::new()

@@ -226,6 +226,41 @@ fn finish_step_gets_the_spec_and_busybox_gets_its_links() {
     assert_eq!(finish.len(), 1);
     let args = &finish[0].1.meta.as_ref().unwrap().args;
     assert_eq!(args[1], "finish-environment");
+    assert_eq!(args[args.len() - 2..], ["--layers", "/layers"]);
+    // Each package's own layer, read-only, in install order: the unpack
+    // steps. layer outputs.
+    let layers: Vec<(&str, bool, String)> = finish[0]
+        .1
+        .mounts
+        .iter()
+        .filter(|m| m.dest.starts_with("/layers/"))
+        .map(|m| (m.dest.as_str(), m.readonly, m.output.to_string()))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            ("/layers/musl-1.0-r0", true, "-1".to_string()),
+            ("/layers/busybox-1.0-r0", true, "-1".to_string())
+        ]
+    );
+    let (finish_digest, _) = &finish[0];
+    let finish_op = ops(&def)
+        .into_iter()
+        .find(|(d, _)| d == finish_digest)
+        .unwrap()
+        .1;
+    let unpacks = execs(&def, "environment: unpack");
+    for (mount, (unpack, _)) in finish[0]
+        .1
+        .mounts
+        .iter()
+        .filter(|m| m.dest.starts_with("/layers/"))
+        .zip(&unpacks)
+    {
+        let input = &finish_op.inputs[mount.input as usize];
+        // Output 1: the layer mount (0 is the helper root, 2 the record).
+        assert_eq!((&input.digest, input.index), (unpack, 1));
+    }
     let spec: serde_json::Value = ops(&def)
         .into_iter()
         .find_map(|(_, op)| match op.op {

@@ -51,6 +51,10 @@ pub const META_DIR: &str = "/apk-meta";
 pub const FINISH_SPEC_DIR: &str = "/environment-spec";
 /// File name of the spec in [`FINISH_SPEC_DIR`].
 pub const FINISH_SPEC_FILE: &str = "environment.json";
+/// Where the finish step sees each package's own layer, as
+/// `<name>-<version>/` (read-only): to settle file conflicts and links
+/// over folders as apk does.
+pub const LAYERS_DIR: &str = "/layers";
 /// Where the finish step sees the environment's root filesystem.
 pub const TARGET_DIR: &str = "/target";
 
