@@ -157,19 +157,21 @@ fn restore_links(root: &Root, packages: &[Package], done: &mut Reconciled) -> Re
         let here = root.path_nofollow(path)?;
         let meta = fs::symlink_metadata(&here).map_err(|e| format!("{}: {e}", here.display()))?;
         if meta.is_dir() {
-            // The folder won the merge: set it aside, put the link back,
-            // move everything (other packages' and the base's files too)
-            // through it.
-            let aside = here.with_file_name(format!(
-                ".{}.melange-relocate",
-                here.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            ));
-            fs::rename(&here, &aside).map_err(|e| format!("{}: {e}", here.display()))?;
+            // The folder won the merge: move everything in it (other
+            // packages' and the base's files too) to where the link points,
+            // then put the link back. Files are renamed one by one: an
+            // overlay mount refuses to rename a lower layer's folder.
+            let destination = link_destination(path, target);
+            let resolved = root.path(&destination)?;
+            if resolved.starts_with(&here) {
+                return Err(format!(
+                    "/{path}: the link to {} points into the folder it replaces",
+                    target.display()
+                ));
+            }
+            move_into(root, &here, &destination)?;
+            fs::remove_dir_all(&here).map_err(|e| format!("{}: {e}", here.display()))?;
             symlink(target, &here).map_err(|e| format!("{}: {e}", here.display()))?;
-            move_into(root, &aside, path)?;
-            fs::remove_dir_all(&aside).map_err(|e| format!("{}: {e}", aside.display()))?;
         } else {
             // The link won: the folders' files are hidden behind it.
             for package in &folders {
@@ -179,6 +181,26 @@ fn restore_links(root: &Root, packages: &[Package], done: &mut Reconciled) -> Re
         done.links_restored.push(path.to_string());
     }
     Ok(())
+}
+
+/// Where the link at `path` to `target` points, relative to the root
+/// (`..` stops at the root, as it does there).
+fn link_destination(path: &str, target: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !target.is_absolute() {
+        parts.extend(path.split('/').map(str::to_string));
+        parts.pop();
+    }
+    for component in target.components() {
+        match component {
+            std::path::Component::Normal(name) => parts.push(name.to_string_lossy().into_owned()),
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    parts.join("/")
 }
 
 /// Move the content of the host folder `from` to `to` inside the root

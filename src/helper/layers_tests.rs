@@ -196,3 +196,14 @@ fn lost_files_leave_the_record_only() {
     );
     assert_eq!(drop_files(record, &[]), record);
 }
+
+#[test]
+fn link_destinations_resolve_from_the_links_folder() {
+    assert_eq!(link_destination("bin", Path::new("usr/bin")), "usr/bin");
+    assert_eq!(link_destination("usr/lib64", Path::new("lib")), "usr/lib");
+    assert_eq!(link_destination("a/b", Path::new("../../../c")), "c");
+    assert_eq!(
+        link_destination("usr/sbin", Path::new("/usr/bin")),
+        "usr/bin"
+    );
+}
