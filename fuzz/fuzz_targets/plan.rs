@@ -134,6 +134,7 @@ fn resolved(environment: &EnvironmentPlan) -> Installation {
                 checksum: format!("Q1{name}="),
                 tag: repository.tag.clone(),
                 source,
+                leave_out: Vec::new(),
             })
         })
         .collect();

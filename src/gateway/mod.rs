@@ -268,6 +268,7 @@ async fn build(
         no_cache: options.no_cache,
         contexts: named,
     };
+    repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     bridge.solve(definition).await.map_err(|status| {

@@ -11,7 +11,9 @@ use crate::apk::repository::{self, OpenedIndex, RepositoryRef, Trust};
 use crate::apk::Keyring;
 use std::collections::BTreeMap;
 
-use crate::llb::{context_files, CapSet, ContextSource, Graph, HttpOptions, OpInfo};
+use crate::llb::{
+    self, context_files, BuildInputs, CapSet, ContextSource, Graph, HttpOptions, OpInfo,
+};
 use crate::plan::environment::{
     key_name, InstallPackage, Installation, KeyFile, Location, ALLOW_UNTRUSTED_ARG,
 };
@@ -135,6 +137,93 @@ async fn resolve_environment(
         keys: key_files,
         untrusted,
     })
+}
+
+/// Folders some package ships where another ships a link (`bin` beside
+/// `bin -> usr/bin`): a merge of their layers fails ("cannot copy to
+/// non-directory"), so the packages' records are read first (their unpack
+/// steps are the build's own, so they run once) and those folders are
+/// left out of the layers, to be installed through the link by the finish
+/// step.
+pub(super) async fn leave_out_covered_folders(
+    bridge: &mut Bridge,
+    plan: &mut BuildPlan,
+    inputs: &BuildInputs,
+) -> Result<(), Failure> {
+    let Some(installation) = plan
+        .environment
+        .as_ref()
+        .and_then(|env| env.installation.as_ref())
+        .filter(|i| i.packages.len() > 1)
+    else {
+        return Ok(());
+    };
+    let ids: Vec<String> = installation.packages.iter().map(|p| p.id()).collect();
+    let definition = llb::package_records(plan, inputs)
+        .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    let reference = bridge.solve(definition).await?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let mut texts = Vec::with_capacity(2);
+        for name in [format!("{id}.links"), format!("{id}.installed")] {
+            let bytes = bridge
+                .read_file(&reference, &name)
+                .await
+                .map_err(|e| super::internal(format!("cannot read {name}: {}", e.message())))?;
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let installed = texts.pop().unwrap_or_default();
+        let links = texts.pop().unwrap_or_default();
+        records.push((links, installed));
+    }
+    let covered = covered_folders(&records);
+    if let Some(installation) = plan
+        .environment
+        .as_mut()
+        .and_then(|env| env.installation.as_mut())
+    {
+        for (package, folders) in installation.packages.iter_mut().zip(covered) {
+            if !folders.is_empty() {
+                tracing::info!(package = %package.id(), ?folders, "folders under another package's link");
+            }
+            package.leave_out = folders;
+        }
+    }
+    Ok(())
+}
+
+/// Per package (links list, installed record), in install order: the
+/// link paths of *other* packages that are, or contain, one of its
+/// folders (`F:` lines).
+fn covered_folders(records: &[(String, String)]) -> Vec<Vec<String>> {
+    let links: Vec<(usize, &str)> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (links, _))| links.lines().filter(|l| !l.is_empty()).map(move |l| (i, l)))
+        .collect();
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, (_, installed))| {
+            let mut covered: Vec<String> = installed
+                .lines()
+                .filter_map(|l| l.strip_prefix("F:"))
+                .flat_map(|folder| {
+                    links.iter().filter(move |(owner, link)| {
+                        *owner != i
+                            && (folder == *link
+                                || folder
+                                    .strip_prefix(*link)
+                                    .is_some_and(|r| r.starts_with('/')))
+                    })
+                })
+                .map(|(_, link)| link.to_string())
+                .collect();
+            covered.sort();
+            covered.dedup();
+            covered
+        })
+        .collect()
 }
 
 fn invalid(message: String) -> Failure {
@@ -318,6 +407,31 @@ fn named_definition(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn folders_under_another_packages_link_are_found() {
+        let records = [
+            (
+                "bin\nusr/lib64\n".to_string(),
+                "P:layout\nF:usr\nF:usr/bin\nR:x\n".to_string(),
+            ),
+            (
+                String::new(),
+                "P:tool\nF:bin\nR:tool\nF:bin/sub\nF:binx\nF:usr/lib64/a\n".to_string(),
+            ),
+            ("bin\n".to_string(), "P:own\nF:bin\n".to_string()),
+        ];
+        let covered = super::covered_folders(&records);
+        assert_eq!(
+            covered,
+            [
+                Vec::<String>::new(),
+                vec!["bin".to_string(), "usr/lib64".to_string()],
+                // Its own link is no conflict; layout's `bin` is.
+                vec!["bin".to_string()],
+            ]
+        );
+    }
+
     use prost::Message;
 
     use super::*;

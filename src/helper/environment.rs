@@ -43,10 +43,22 @@ pub struct InstallApkArgs {
     /// Empty folder to unpack into (the layer).
     #[arg(long)]
     pub root: PathBuf,
-    /// Folder for the `<name>-<version>.installed` record.
+    /// Folder for the `<name>-<version>.installed` record and the
+    /// `<name>-<version>.links` list (the links the package ships).
     #[arg(long)]
     pub meta: PathBuf,
+    /// A folder of the package that another package ships as a link
+    /// (`bin` beside `bin -> usr/bin`): kept out of the layer, which a
+    /// merge could not lay over the link, and put in the meta folder under
+    /// `<name>-<version>.left-out/` for `finish-environment` to install
+    /// through the link.
+    #[arg(long = "leave-out")]
+    pub leave_out: Vec<String>,
 }
+
+/// Suffix of the folder holding a package's left-out folders in the meta
+/// output.
+pub(super) const LEFT_OUT: &str = "left-out";
 
 /// Run `install-apk`: a summary, or which check failed.
 pub fn install_apk(args: &InstallApkArgs) -> Result<String, String> {
@@ -65,6 +77,19 @@ pub fn install_apk(args: &InstallApkArgs) -> Result<String, String> {
     let record = installed_record(&apk, &done.entries, args.tag.as_deref());
     let meta = args.meta.join(format!("{id}.installed"));
     fs::write(&meta, record).map_err(|e| format!("{}: {e}", meta.display()))?;
+    let links: String = done
+        .entries
+        .iter()
+        .filter(|e| e.kind == crate::apk::EntryKind::Symlink)
+        .map(|e| format!("{}\n", e.path))
+        .collect();
+    let links_file = args.meta.join(format!("{id}.links"));
+    fs::write(&links_file, links).map_err(|e| format!("{}: {e}", links_file.display()))?;
+    for folder in &args.leave_out {
+        let left_out = args.meta.join(format!("{id}.{LEFT_OUT}"));
+        layers::leave_out(&args.root, folder, &left_out)?;
+        eprintln!("{id}: /{folder} is a link in another package: installed through it later");
+    }
     Ok(format!(
         "{id}: {} bytes checked against the index (C:{}, datahash, per-file SHA-1); \
          {} entries unpacked in {:.2}s",
@@ -113,7 +138,10 @@ pub fn finish_environment(args: &FinishEnvironmentArgs) -> Result<String, String
             .packages
             .iter()
             .zip(&own_records)
-            .map(|(id, record)| layers::Package::load(id, record, &layers.join(id)))
+            .map(|(id, record)| {
+                let left_out = args.meta.join(format!("{id}.{LEFT_OUT}"));
+                layers::Package::load(id, record, &layers.join(id), Some(&left_out))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let done = layers::reconcile(&root, &packages)?;
         for (id, record) in spec.packages.iter().zip(own_records.iter_mut()) {

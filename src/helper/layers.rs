@@ -53,12 +53,20 @@ pub(super) struct Package {
     pub layer: PathBuf,
     /// Every entry of the layer, by path.
     pub nodes: BTreeMap<String, Node>,
+    /// Entries kept out of the layer (see [`leave_out`]), by path, and the
+    /// folder they are in.
+    pub left_out: Option<(PathBuf, BTreeMap<String, Node>)>,
 }
 
 impl Package {
     /// Read the fields from the package's installed record and walk its
     /// layer.
-    pub fn load(id: &str, record: &str, layer: &Path) -> Result<Package, String> {
+    pub fn load(
+        id: &str,
+        record: &str,
+        layer: &Path,
+        left_out: Option<&Path>,
+    ) -> Result<Package, String> {
         let field = |key: &str| {
             record
                 .lines()
@@ -75,6 +83,14 @@ impl Package {
             .collect();
         let mut nodes = BTreeMap::new();
         walk(layer, "", &mut nodes)?;
+        let left_out = match left_out.filter(|dir| dir.is_dir()) {
+            Some(dir) => {
+                let mut kept = BTreeMap::new();
+                walk(dir, "", &mut kept)?;
+                Some((dir.to_path_buf(), kept))
+            }
+            None => None,
+        };
         Ok(Package {
             id: id.to_string(),
             name: field("P:"),
@@ -82,7 +98,25 @@ impl Package {
             replaces,
             layer: layer.to_path_buf(),
             nodes,
+            left_out,
         })
+    }
+
+    /// Every entry, in the layer or left out of it, with the folder it is
+    /// read from.
+    fn entries(&self) -> impl Iterator<Item = (&String, &Node, &Path)> {
+        let layer = self.nodes.iter().map(|(p, n)| (p, n, self.layer.as_path()));
+        let kept = self
+            .left_out
+            .iter()
+            .flat_map(|(dir, nodes)| nodes.iter().map(move |(p, n)| (p, n, dir.as_path())));
+        layer.chain(kept)
+    }
+
+    fn node(&self, path: &str) -> Option<(&Node, &Path)> {
+        self.entries()
+            .find(|(p, _, _)| p.as_str() == path)
+            .map(|(_, n, dir)| (n, dir))
     }
 }
 
@@ -115,6 +149,50 @@ fn walk(base: &Path, prefix: &str, out: &mut BTreeMap<String, Node>) -> Result<(
     Ok(())
 }
 
+/// Move `folder` (relative) of the unpacked `layer` to the same place
+/// under `left_out`, copying (they are different mounts) then removing.
+pub(super) fn leave_out(layer: &Path, folder: &str, left_out: &Path) -> Result<(), String> {
+    let parts: Vec<&str> = folder
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return Err(format!(
+            "--leave-out {folder:?}: not a folder of the package"
+        ));
+    }
+    let relative = parts.join("/");
+    let source = layer.join(&relative);
+    match fs::symlink_metadata(&source) {
+        Ok(meta) if meta.is_dir() => {}
+        // Nothing there (or not a folder): nothing to keep out.
+        _ => return Ok(()),
+    }
+    let mut nodes = BTreeMap::new();
+    nodes.insert(relative.clone(), Node::Dir);
+    walk(layer, &relative, &mut nodes)?;
+    for (path, node) in &nodes {
+        let from = layer.join(path);
+        let to = left_out.join(path);
+        let meta = fs::symlink_metadata(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        match node {
+            Node::Dir => {
+                fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+                fs::set_permissions(&to, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                    .map_err(|e| format!("{}: {e}", to.display()))?;
+            }
+            Node::Link(target) => {
+                symlink(target, &to).map_err(|e| format!("{}: {e}", to.display()))?
+            }
+            Node::File => {
+                fs::copy(&from, &to).map_err(|e| format!("{}: {e}", to.display()))?;
+            }
+        }
+        let _ = std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()));
+    }
+    fs::remove_dir_all(&source).map_err(|e| format!("{}: {e}", source.display()))
+}
+
 /// What [`reconcile`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Reconciled {
@@ -140,7 +218,7 @@ pub(super) fn reconcile(root: &Root, packages: &[Package]) -> Result<Reconciled,
 fn restore_links(root: &Root, packages: &[Package], done: &mut Reconciled) -> Result<(), String> {
     let mut links: BTreeMap<&str, &PathBuf> = BTreeMap::new();
     for package in packages {
-        for (path, node) in &package.nodes {
+        for (path, node, _) in package.entries() {
             if let Node::Link(target) = node {
                 links.entry(path.as_str()).or_insert(target);
             }
@@ -149,7 +227,7 @@ fn restore_links(root: &Root, packages: &[Package], done: &mut Reconciled) -> Re
     for (path, target) in links {
         let folders: Vec<&Package> = packages
             .iter()
-            .filter(|p| p.nodes.get(path) == Some(&Node::Dir))
+            .filter(|p| p.node(path).is_some_and(|(n, _)| *n == Node::Dir))
             .collect();
         if folders.is_empty() {
             continue;
@@ -238,17 +316,18 @@ fn move_into(root: &Root, from: &Path, to: &str) -> Result<(), String> {
 /// root (through links in the root).
 fn copy_tree(root: &Root, package: &Package, path: &str) -> Result<(), String> {
     let prefix = format!("{path}/");
-    for (entry, node) in &package.nodes {
+    for (entry, node, dir) in package.entries() {
         if entry.starts_with(&prefix) {
-            copy_entry(root, package, entry, node)?;
+            copy_entry(root, dir, entry, node)?;
         }
     }
     Ok(())
 }
 
-/// Put `package`'s version of `path` into the root.
-fn copy_entry(root: &Root, package: &Package, path: &str, node: &Node) -> Result<(), String> {
-    let source = package.layer.join(path);
+/// Put the version of `path` under `from` (a layer or a left-out folder)
+/// into the root.
+fn copy_entry(root: &Root, from: &Path, path: &str, node: &Node) -> Result<(), String> {
+    let source = from.join(path);
     let meta = fs::symlink_metadata(&source).map_err(|e| format!("{}: {e}", source.display()))?;
     if *node == Node::Dir {
         root.dir(path, meta.mode() & 0o7777)?;
@@ -309,7 +388,7 @@ fn resolve_conflicts(
 ) -> Result<(), String> {
     let mut shippers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, package) in packages.iter().enumerate() {
-        for (path, node) in &package.nodes {
+        for (path, node, _) in package.entries() {
             if *node != Node::Dir {
                 shippers.entry(path.as_str()).or_default().push(i);
             }
@@ -344,8 +423,10 @@ fn resolve_conflicts(
         }
         // The merge left the last layer's version there.
         if list.last() != Some(&owner) {
-            let package = &packages[owner];
-            copy_entry(root, package, path, &package.nodes[path])?;
+            let (node, from) = packages[owner]
+                .node(path)
+                .ok_or_else(|| format!("/{path}: gone from {}", packages[owner].id))?;
+            copy_entry(root, from, path, node)?;
             done.owner_restored.push(path.to_string());
         }
     }

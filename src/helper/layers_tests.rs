@@ -35,7 +35,7 @@ fn package(dir: &Path, name: &str, extra: &str, fill: impl Fn(&Path)) -> Package
     fs::create_dir_all(&layer).unwrap();
     fill(&layer);
     let record = format!("P:{name}\nV:1-r0\n{extra}\n");
-    Package::load(&id, &record, &layer).unwrap()
+    Package::load(&id, &record, &layer, None).unwrap()
 }
 
 /// The merged root as MergeOp leaves it: each layer copied over the
@@ -206,4 +206,43 @@ fn link_destinations_resolve_from_the_links_folder() {
         link_destination("usr/sbin", Path::new("/usr/bin")),
         "usr/bin"
     );
+}
+
+#[test]
+fn a_left_out_folder_is_installed_through_the_link() {
+    let dir = scratch("left-out");
+    let layout = package(&dir, "baselayout", "", |l| {
+        fs::create_dir_all(l.join("usr/bin")).unwrap();
+        link(l, "bin", "usr/bin");
+    });
+    let id = "tool-1-r0";
+    let layer = dir.join("layers").join(id);
+    file(&layer, "bin/tool", "tool");
+    file(&layer, "etc/tool.conf", "conf");
+    let kept = dir.join("meta").join(format!("{id}.left-out"));
+    leave_out(&layer, "bin", &kept).unwrap();
+    assert!(!layer.join("bin").exists());
+    assert_eq!(fs::read_to_string(kept.join("bin/tool")).unwrap(), "tool");
+    // Nothing to leave out: no error, nothing moved.
+    leave_out(&layer, "sbin", &kept).unwrap();
+    assert!(leave_out(&layer, "../x", &kept).is_err());
+    let tool = Package::load(id, "P:tool\nV:1-r0\n\n", &layer, Some(&kept)).unwrap();
+    // The merge now succeeds (no folder over the link), in either order.
+    let order = vec![tool, layout];
+    let root = merge(&dir, &order);
+    let done = reconcile(&Root::new(&root), &order).unwrap();
+    assert_eq!(done.links_restored, ["bin"]);
+    assert_eq!(
+        fs::read_link(root.join("bin")).unwrap(),
+        Path::new("usr/bin")
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("usr/bin/tool")).unwrap(),
+        "tool"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/tool.conf")).unwrap(),
+        "conf"
+    );
+    fs::remove_dir_all(&dir).unwrap();
 }

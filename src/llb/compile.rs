@@ -149,7 +149,11 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
 }
 
 /// The frontend's own image, for the steps that run its binary.
-fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
+pub(super) fn helper_state(
+    graph: &mut Graph,
+    inputs: &BuildInputs,
+    what: &str,
+) -> Result<State, LlbError> {
     let helper = inputs.helper.as_ref().ok_or_else(|| {
         LlbError::InvalidDefinition(format!(
             "{what} needs the frontend's own image, and none was found"

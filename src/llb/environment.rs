@@ -30,6 +30,7 @@ use crate::plan::environment::{
     TARGET_DIR,
 };
 use crate::plan::{BuildPlan, EnvironmentPlan, DEFAULT_PATH};
+use crate::proto::pb;
 
 /// The environment: `base` (None: from scratch) with the plan's packages
 /// installed, using `helper` (the frontend's own image) for the work.
@@ -52,38 +53,12 @@ pub(super) fn install(
         ));
     }
     let step = &plan.environment_step;
-    let contexts = context_packages(graph, installation, inputs, step)?;
     let total = installation.packages.len();
-    let mut layers: Vec<State> = base.into_iter().collect();
-    let mut metas = Vec::with_capacity(total);
-    let mut package_layers = Vec::with_capacity(total);
-    for (i, package) in installation.packages.iter().enumerate() {
-        let (source, selector) = match &package.source {
-            Location::Context(path) | Location::Named { path, .. } => {
-                let origin = package.source.named_context().map(str::to_string);
-                let state = contexts.get(&origin).cloned().ok_or_else(|| {
-                    LlbError::InvalidDefinition(format!(
-                        "no source for the package file {}",
-                        package.source
-                    ))
-                })?;
-                (state, path.clone())
-            }
-            Location::Url(url) => {
-                let file = package.file_name();
-                let options = HttpOptions {
-                    filename: Some(file.clone()),
-                    ..Default::default()
-                };
-                let name = format!("{step}: fetch {file}");
-                (graph.http(url, &options, OpInfo::named(name))?, file)
-            }
-        };
-        let (layer, meta) = unpack(graph, package, source, selector, &helper, step, i, total)?;
-        package_layers.push((package.id(), layer.clone()));
-        layers.push(layer);
-        metas.push(meta);
-    }
+    let (package_layers, metas) = unpack_all(graph, plan, installation, &helper, inputs)?;
+    let layers: Vec<State> = base
+        .into_iter()
+        .chain(package_layers.iter().map(|(_, layer)| layer.clone()))
+        .collect();
     let merged = graph.merge(
         &layers,
         OpInfo::named(format!("{step}: merge {total} package layers")),
@@ -123,6 +98,74 @@ pub(super) fn install(
     Ok(graph
         .exec(exec, OpInfo::named(format!("{step}: busybox --install -s")))?
         .root)
+}
+
+/// Every package's unpack step, in install order: (`name-version`, its
+/// layer) and its installed-record outputs.
+#[allow(clippy::type_complexity)]
+fn unpack_all(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    installation: &Installation,
+    helper: &State,
+    inputs: &BuildInputs,
+) -> Result<(Vec<(String, State)>, Vec<State>), LlbError> {
+    let step = &plan.environment_step;
+    let contexts = context_packages(graph, installation, inputs, step)?;
+    let total = installation.packages.len();
+    let mut metas = Vec::with_capacity(total);
+    let mut package_layers = Vec::with_capacity(total);
+    for (i, package) in installation.packages.iter().enumerate() {
+        let (source, selector) = match &package.source {
+            Location::Context(path) | Location::Named { path, .. } => {
+                let origin = package.source.named_context().map(str::to_string);
+                let state = contexts.get(&origin).cloned().ok_or_else(|| {
+                    LlbError::InvalidDefinition(format!(
+                        "no source for the package file {}",
+                        package.source
+                    ))
+                })?;
+                (state, path.clone())
+            }
+            Location::Url(url) => {
+                let file = package.file_name();
+                let options = HttpOptions {
+                    filename: Some(file.clone()),
+                    ..Default::default()
+                };
+                let name = format!("{step}: fetch {file}");
+                (graph.http(url, &options, OpInfo::named(name))?, file)
+            }
+        };
+        let (layer, meta) = unpack(graph, package, source, selector, helper, step, i, total)?;
+        package_layers.push((package.id(), layer));
+        metas.push(meta);
+    }
+    Ok((package_layers, metas))
+}
+
+/// The packages' installed records and link lists (`<name>-<version>.installed`,
+/// `.links`), unpacked as the build will (so the steps are shared): the
+/// gateway reads them before compiling to find folders another package
+/// ships as a link, which the build then leaves out of those layers
+/// ([`InstallPackage::leave_out`]).
+pub fn package_records(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
+    let installation = plan
+        .environment
+        .as_ref()
+        .and_then(|env| env.installation.as_ref())
+        .ok_or_else(|| {
+            LlbError::InvalidDefinition("the environment's packages were not resolved".into())
+        })?;
+    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    let helper = super::compile::helper_state(&mut graph, inputs, "installing packages")?;
+    let (_, metas) = unpack_all(&mut graph, plan, installation, &helper, inputs)?;
+    let step = &plan.environment_step;
+    let records = graph.merge(
+        &metas,
+        OpInfo::named(format!("{step}: collect installed-database records")),
+    )?;
+    Ok(graph.finish(&records))
 }
 
 /// One source per context holding package files (the build context:
@@ -236,6 +279,9 @@ fn unpack(
     ];
     if let Some(tag) = &package.tag {
         args.extend(["--tag".to_string(), tag.clone()]);
+    }
+    for folder in &package.leave_out {
+        args.extend(["--leave-out".to_string(), folder.clone()]);
     }
     let exec = helper_exec(
         helper.clone(),

@@ -34,6 +34,7 @@ fn package(name: &str, source: Location) -> InstallPackage {
         checksum: format!("Q1{name}="),
         tag: None,
         source,
+        leave_out: Vec::new(),
     }
 }
 
@@ -462,4 +463,39 @@ fn packages_from_named_contexts_come_from_their_own_sources() {
         ops(&def)[repo_index].0
     );
     assert_ne!(inputs_of("packages/x86_64/busybox-1.0-r0.apk"), repo_digest);
+}
+
+#[test]
+fn folders_under_a_link_are_left_out_of_the_layer() {
+    let mut plan = two_packages();
+    let installation = plan
+        .environment
+        .as_mut()
+        .unwrap()
+        .installation
+        .as_mut()
+        .unwrap();
+    installation.packages[1].leave_out = vec!["bin".into()];
+    let def = compile(&plan, &inputs(CapSet::all())).unwrap();
+    let unpacks = execs(&def, "environment: unpack");
+    let args = &unpacks[1].1.meta.as_ref().unwrap().args;
+    assert_eq!(args[args.len() - 2..], ["--leave-out", "bin"]);
+    assert!(!unpacks[0]
+        .1
+        .meta
+        .as_ref()
+        .unwrap()
+        .args
+        .contains(&"--leave-out".to_string()));
+    // The gateway's look at the records runs the same unpack steps (no
+    // leave-out yet): the build re-uses them.
+    let records = package_records(&two_packages(), &inputs(CapSet::all())).unwrap();
+    let plain = compile(&two_packages(), &inputs(CapSet::all())).unwrap();
+    let digests = |def: &pb::Definition| -> Vec<String> {
+        execs(def, "environment: unpack")
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    };
+    assert_eq!(digests(&records), digests(&plain));
 }

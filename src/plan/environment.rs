@@ -204,6 +204,12 @@ pub struct InstallPackage {
     pub tag: Option<String>,
     /// Where its file is: `<repo>/<arch>/<name>-<version>.apk`.
     pub source: Location,
+    /// Its folders that another package ships as a link (`bin` beside
+    /// `bin -> usr/bin`): left out of its layer, since a merge cannot lay a
+    /// folder over a link, and installed through the link by the finish
+    /// step. Found by the gateway from the unpacked packages' records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leave_out: Vec<String>,
 }
 
 impl InstallPackage {
@@ -226,6 +232,7 @@ impl InstallPackage {
             checksum: record.checksum.clone(),
             tag,
             source,
+            leave_out: Vec::new(),
         })
     }
 
