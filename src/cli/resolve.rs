@@ -252,6 +252,59 @@ mod tests {
         }
     }
 
+    /// The host `plan`'s installation reads named contexts that are
+    /// directories (`local:DIR`), as the gateway reads them in a build.
+    #[test]
+    fn offline_installation_from_named_contexts() {
+        use crate::plan::environment::Location;
+        let env = crate::plan::EnvironmentPlan {
+            arch: "x86_64".into(),
+            repositories: vec![RepositoryRef::parse("context://repo").unwrap()],
+            keyring: vec!["context://keys/melange.rsa.pub".into()],
+            world: vec!["replayout".into()],
+            allow_untrusted: false,
+            users: Vec::new(),
+            groups: Vec::new(),
+            installation: None,
+        };
+        let named = [
+            (
+                "repo".to_string(),
+                format!("local:{}", fixture("apko/packages")),
+            ),
+            ("keys".to_string(), format!("local:{}", fixture("apko"))),
+        ]
+        .into();
+        let installation = install_offline(Path::new("/nonexistent"), &named, &env).unwrap();
+        let sources: Vec<String> = installation
+            .packages
+            .iter()
+            .map(|p| p.source.to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "context://repo/x86_64/pretend-baselayout-1.0.0-r0.apk",
+                "context://repo/x86_64/replayout-1.0.0-r0.apk"
+            ]
+        );
+        assert!(matches!(
+            &installation.packages[0].source,
+            Location::Named { context, .. } if context == "repo"
+        ));
+        assert_eq!(installation.keys[0].name, "melange.rsa.pub");
+        let image = [("repo".to_string(), "docker-image://repo:1".to_string())].into();
+        let err = install_offline(Path::new("/nonexistent"), &image, &env).unwrap_err();
+        assert!(err.contains("no named context \"keys\""), "{err}");
+        let image = [
+            ("repo".to_string(), "docker-image://repo:1".to_string()),
+            ("keys".to_string(), format!("local:{}", fixture("apko"))),
+        ]
+        .into();
+        let err = install_offline(Path::new("/nonexistent"), &image, &env).unwrap_err();
+        assert!(err.contains("directories only"), "{err}");
+    }
+
     #[test]
     fn install_order_from_a_signed_folder() {
         let repo = fixture("apko/packages");
