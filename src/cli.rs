@@ -292,7 +292,11 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
     if let Some(environment) = plan.environment.as_mut() {
         let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
-        environment.installation = Some(resolve::install_offline(&base, environment)?);
+        environment.installation = Some(resolve::install_offline(
+            &base,
+            &options.named_contexts,
+            environment,
+        )?);
     }
     let mut inputs = BuildInputs::offline(
         offline_source(&plan.base)?,
@@ -305,6 +309,17 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             ..Default::default()
         },
     );
+    if let Some(environment) = &plan.environment {
+        for name in environment.named_contexts() {
+            let value = options
+                .named_contexts
+                .get(&name)
+                .ok_or_else(|| format!("no named context {name:?} was given"))?;
+            inputs
+                .contexts
+                .insert(name.clone(), offline_context(&name, value)?);
+        }
+    }
     inputs.cache = plan
         .cache_context
         .as_deref()

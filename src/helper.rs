@@ -8,6 +8,7 @@
 
 pub mod environment;
 mod extract;
+mod layers;
 
 pub use extract::{extract, ExtractArgs};
 

@@ -127,16 +127,14 @@ fn resolved(environment: &EnvironmentPlan) -> Installation {
                     .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c));
             let repository = environment.repositories.first().filter(|_| valid)?;
             let file = RepositoryRef::package_path(&environment.arch, name, "1.0-r0");
-            let source = match Location::parse(&repository.location).ok()? {
-                Location::Url(url) => Location::Url(format!("{url}/{file}")),
-                Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
-            };
+            let source = Location::parse(&repository.location).ok()?.join(&file);
             Some(InstallPackage {
                 name: name.to_string(),
                 version: "1.0-r0".to_string(),
                 checksum: format!("Q1{name}="),
                 tag: repository.tag.clone(),
                 source,
+                leave_out: Vec::new(),
             })
         })
         .collect();

@@ -31,6 +31,7 @@ use base64::Engine as _;
 use super::gzip::MemberReader;
 use super::index::control_checksum;
 use super::package::PAX_SHA1;
+use super::tarread::{TarEntry, TarReader};
 use super::{verify_contents, ApkError, ApkFile, EntryKind, IndexRecord};
 
 /// Check a package file against the index record that selected it: `C:`
@@ -84,13 +85,12 @@ pub struct Extraction {
 /// helper runs as root), directory modes last.
 pub fn extract(bytes: &[u8], apk: &ApkFile, root: &Path) -> Result<Extraction, ApkError> {
     let bad = |e: io::Error| ApkError::malformed("data member", e.to_string());
-    let reader = MemberReader::new(bytes, apk.data_range.start);
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = TarReader::new(MemberReader::new(bytes, apk.data_range.start));
     let mut out = Extraction::default();
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
-    for entry in archive.entries().map_err(bad)? {
-        let entry = entry.map_err(bad)?;
-        if let Some(installed) = extract_entry(entry, root, &mut dir_modes, &mut out)? {
+    while let Some(entry) = archive.next_entry().map_err(bad)? {
+        if let Some(installed) = extract_entry(&mut archive, entry, root, &mut dir_modes, &mut out)?
+        {
             out.entries.push(installed);
         }
     }
@@ -104,53 +104,46 @@ pub fn extract(bytes: &[u8], apk: &ApkFile, root: &Path) -> Result<Extraction, A
 }
 
 fn extract_entry<R: Read>(
-    mut entry: tar::Entry<'_, R>,
+    archive: &mut TarReader<R>,
+    entry: TarEntry,
     root: &Path,
     dir_modes: &mut Vec<(PathBuf, u32)>,
     out: &mut Extraction,
 ) -> Result<Option<Installed>, ApkError> {
-    let bad = |e: io::Error| ApkError::malformed("data member", e.to_string());
-    let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let raw = String::from_utf8_lossy(&entry.path).into_owned();
     let parts = safe_components(&raw)?;
     if parts.is_empty() {
         // The root itself (`./`): nothing to create.
         return Ok(None);
     }
     let path = parts.join("/");
-    let header = entry.header();
-    let kind = match header.entry_type() {
-        tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-        tar::EntryType::Directory => EntryKind::Dir,
-        tar::EntryType::Symlink => EntryKind::Symlink,
-        tar::EntryType::Link => EntryKind::Hardlink,
+    let kind = match entry.typeflag {
+        b'0' | 0 | b'7' => EntryKind::File,
+        b'5' => EntryKind::Dir,
+        b'2' => EntryKind::Symlink,
+        b'1' => EntryKind::Hardlink,
         other => {
             return Err(ApkError::Invalid(format!(
                 "{path}: entry type {:?} (device, FIFO, …) is not installed by this version",
-                other.as_byte() as char
+                other as char
             )))
         }
     };
-    let mode = header.mode().map_err(bad)? & 0o7777;
-    let (uid, gid) = (header.uid().map_err(bad)?, header.gid().map_err(bad)?);
-    let mtime = header.mtime().map_err(bad)?;
-    let (mut sha1, mut has_xattrs) = (None, false);
-    if let Some(pax) = entry.pax_extensions().map_err(bad)? {
-        for ext in pax {
-            let ext = ext.map_err(bad)?;
-            let key = ext.key().unwrap_or_default();
-            if key == PAX_SHA1 {
-                sha1 = Some(String::from_utf8_lossy(ext.value_bytes()).into_owned());
-            } else if key.starts_with("SCHILY.xattr.") {
-                has_xattrs = true;
-            }
+    let mode = entry.mode & 0o7777;
+    let (uid, gid, mtime) = (entry.uid, entry.gid, entry.mtime);
+    let mut sha1 = None;
+    let mut has_xattrs = false;
+    for (key, value) in &entry.pax {
+        if key == PAX_SHA1 {
+            sha1 = Some(String::from_utf8_lossy(value).into_owned());
+        } else if key.starts_with("SCHILY.xattr.") {
+            has_xattrs = true;
         }
     }
     if has_xattrs {
         out.xattrs_skipped.push(path.clone());
     }
-    let link = entry
-        .link_name_bytes()
-        .map(|l| String::from_utf8_lossy(&l).into_owned());
+    let link = (!entry.link.is_empty()).then(|| String::from_utf8_lossy(&entry.link).into_owned());
     let target = prepare_parent(root, &parts)?;
     let time = filetime::FileTime::from_unix_time(i64::try_from(mtime).unwrap_or(0), 0);
     match kind {
@@ -175,7 +168,9 @@ fn extract_entry<R: Read>(
                 .mode(0o600)
                 .open(&target)
                 .map_err(|e| ApkError::io(&target, e))?;
-            io::copy(&mut entry, &mut file).map_err(|e| ApkError::io(&target, e))?;
+            archive
+                .content(&mut file)
+                .map_err(|e| ApkError::io(&target, e))?;
             drop(file);
             // chown clears setuid/setgid bits: owner first, then the mode.
             chown(&target, uid, gid)?;

@@ -154,16 +154,27 @@ fn read_keyring(paths: &[PathBuf]) -> Result<Keyring, String> {
 }
 
 /// The installation of a planned environment, read from the build
-/// context folder `base` (the host `plan`'s counterpart of the gateway):
-/// local repositories and keys only.
+/// context folder `base` and the named contexts that are directories
+/// (`named`: name → value as the client sends it, `local:DIR`) — the host
+/// `plan`'s counterpart of the gateway: local repositories and keys only.
 pub fn install_offline(
     base: &Path,
+    named: &std::collections::BTreeMap<String, String>,
     env: &crate::plan::EnvironmentPlan,
 ) -> Result<crate::plan::environment::Installation, String> {
     use crate::plan::environment::{key_name, InstallPackage, Installation, KeyFile, Location};
     let context_path = |location: &str| {
         match Location::parse(location)? {
         Location::Context(path) => Ok(base.join(path)),
+        Location::Named { context, path } => {
+            let value = named
+                .get(&context)
+                .ok_or_else(|| format!("{location}: no named context {context:?} was given"))?;
+            let dir = value.strip_prefix("local:").ok_or_else(|| {
+                format!("{location}: `plan` reads named contexts that are directories only")
+            })?;
+            Ok(Path::new(dir).join(path))
+        }
         Location::Url(url) => Err(format!(
             "{url}: http(s) repositories and keys are fetched inside a build; `plan` reads local ones only"
         )),
@@ -239,6 +250,59 @@ mod tests {
             Command::Resolve(args) => resolve_command(&args),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The host `plan`'s installation reads named contexts that are
+    /// directories (`local:DIR`), as the gateway reads them in a build.
+    #[test]
+    fn offline_installation_from_named_contexts() {
+        use crate::plan::environment::Location;
+        let env = crate::plan::EnvironmentPlan {
+            arch: "x86_64".into(),
+            repositories: vec![RepositoryRef::parse("context://repo").unwrap()],
+            keyring: vec!["context://keys/melange.rsa.pub".into()],
+            world: vec!["replayout".into()],
+            allow_untrusted: false,
+            users: Vec::new(),
+            groups: Vec::new(),
+            installation: None,
+        };
+        let named = [
+            (
+                "repo".to_string(),
+                format!("local:{}", fixture("apko/packages")),
+            ),
+            ("keys".to_string(), format!("local:{}", fixture("apko"))),
+        ]
+        .into();
+        let installation = install_offline(Path::new("/nonexistent"), &named, &env).unwrap();
+        let sources: Vec<String> = installation
+            .packages
+            .iter()
+            .map(|p| p.source.to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "context://repo/x86_64/pretend-baselayout-1.0.0-r0.apk",
+                "context://repo/x86_64/replayout-1.0.0-r0.apk"
+            ]
+        );
+        assert!(matches!(
+            &installation.packages[0].source,
+            Location::Named { context, .. } if context == "repo"
+        ));
+        assert_eq!(installation.keys[0].name, "melange.rsa.pub");
+        let image = [("repo".to_string(), "docker-image://repo:1".to_string())].into();
+        let err = install_offline(Path::new("/nonexistent"), &image, &env).unwrap_err();
+        assert!(err.contains("no named context \"keys\""), "{err}");
+        let image = [
+            ("repo".to_string(), "docker-image://repo:1".to_string()),
+            ("keys".to_string(), format!("local:{}", fixture("apko"))),
+        ]
+        .into();
+        let err = install_offline(Path::new("/nonexistent"), &image, &env).unwrap_err();
+        assert!(err.contains("directories only"), "{err}");
     }
 
     #[test]

@@ -201,13 +201,29 @@ async fn build(
         caps: &llb_caps,
         platform: &platform,
     };
-    repositories::resolve(bridge, &context, &mut plan).await?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,
         platform: &platform,
         mode: options.resolve_mode,
     };
+    // The named contexts the environment's repositories and keys read.
+    let mut named = BTreeMap::new();
+    for name in plan
+        .environment
+        .as_ref()
+        .map(plan::EnvironmentPlan::named_contexts)
+        .unwrap_or_default()
+    {
+        let value = options.build.named_contexts.get(&name).ok_or_else(|| {
+            Failure::new(
+                INVALID_ARGUMENT,
+                format!("named context {name:?} was not given"),
+            )
+        })?;
+        named.insert(name.clone(), resolver.context(&name, value)?);
+    }
+    repositories::resolve(bridge, &context, &named, &mut plan).await?;
     let (base, base_config) = resolver.base(bridge, &plan.base).await?;
     let cache = plan
         .cache_context
@@ -250,7 +266,9 @@ async fn build(
         helper,
         signing_key_id,
         no_cache: options.no_cache,
+        contexts: named,
     };
+    repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     bridge.solve(definition).await.map_err(|status| {

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::layers;
 use crate::apk::install::{check, extract, installed_record};
 use crate::apk::ApkFile;
 use crate::plan::environment::{Account, AccountGroup, FinishSpec};
@@ -42,10 +43,22 @@ pub struct InstallApkArgs {
     /// Empty folder to unpack into (the layer).
     #[arg(long)]
     pub root: PathBuf,
-    /// Folder for the `<name>-<version>.installed` record.
+    /// Folder for the `<name>-<version>.installed` record and the
+    /// `<name>-<version>.links` list (the links the package ships).
     #[arg(long)]
     pub meta: PathBuf,
+    /// A folder of the package that another package ships as a link
+    /// (`bin` beside `bin -> usr/bin`): kept out of the layer, which a
+    /// merge could not lay over the link, and put in the meta folder under
+    /// `<name>-<version>.left-out/` for `finish-environment` to install
+    /// through the link.
+    #[arg(long = "leave-out")]
+    pub leave_out: Vec<String>,
 }
+
+/// Suffix of the folder holding a package's left-out folders in the meta
+/// output.
+pub(super) const LEFT_OUT: &str = "left-out";
 
 /// Run `install-apk`: a summary, or which check failed.
 pub fn install_apk(args: &InstallApkArgs) -> Result<String, String> {
@@ -64,6 +77,19 @@ pub fn install_apk(args: &InstallApkArgs) -> Result<String, String> {
     let record = installed_record(&apk, &done.entries, args.tag.as_deref());
     let meta = args.meta.join(format!("{id}.installed"));
     fs::write(&meta, record).map_err(|e| format!("{}: {e}", meta.display()))?;
+    let links: String = done
+        .entries
+        .iter()
+        .filter(|e| e.kind == crate::apk::EntryKind::Symlink)
+        .map(|e| format!("{}\n", e.path))
+        .collect();
+    let links_file = args.meta.join(format!("{id}.links"));
+    fs::write(&links_file, links).map_err(|e| format!("{}: {e}", links_file.display()))?;
+    for folder in &args.leave_out {
+        let left_out = args.meta.join(format!("{id}.{LEFT_OUT}"));
+        layers::leave_out(&args.root, folder, &left_out)?;
+        eprintln!("{id}: /{folder} is a link in another package: installed through it later");
+    }
     Ok(format!(
         "{id}: {} bytes checked against the index (C:{}, datahash, per-file SHA-1); \
          {} entries unpacked in {:.2}s",
@@ -86,6 +112,11 @@ pub struct FinishEnvironmentArgs {
     /// The environment's root filesystem (merged package layers).
     #[arg(long)]
     pub root: PathBuf,
+    /// Folder with each package's own layer as `<name>-<version>/`: file
+    /// conflicts and links over folders are settled as apk does
+    /// ([`super::layers`]).
+    #[arg(long)]
+    pub layers: Option<PathBuf>,
 }
 
 /// Run `finish-environment`.
@@ -95,12 +126,43 @@ pub fn finish_environment(args: &FinishEnvironmentArgs) -> Result<String, String
     let spec: FinishSpec = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not an environment spec: {e}", args.spec.display()))?;
     let root = Root::new(&args.root);
-    let mut records = String::new();
+    let mut own_records = Vec::with_capacity(spec.packages.len());
     for id in &spec.packages {
         let path = args.meta.join(format!("{id}.installed"));
-        records
-            .push_str(&fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        own_records
+            .push(fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
     }
+    let mut settled = String::new();
+    if let Some(layers) = &args.layers {
+        let packages = spec
+            .packages
+            .iter()
+            .zip(&own_records)
+            .map(|(id, record)| {
+                let left_out = args.meta.join(format!("{id}.{LEFT_OUT}"));
+                layers::Package::load(id, record, &layers.join(id), Some(&left_out))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = layers::reconcile(&root, &packages)?;
+        for (id, record) in spec.packages.iter().zip(own_records.iter_mut()) {
+            if let Some(lost) = done.lost.get(id) {
+                eprintln!("{id}: replaced by another package: /{}", lost.join(", /"));
+                *record = layers::drop_files(record, lost);
+            }
+        }
+        if !done.links_restored.is_empty() {
+            eprintln!(
+                "links kept over other packages' folders: /{}",
+                done.links_restored.join(", /")
+            );
+        }
+        settled = format!(
+            "; {} files taken over by a replacing package, {} links kept over folders",
+            done.lost.values().map(Vec::len).sum::<usize>(),
+            done.links_restored.len()
+        );
+    }
+    let records: String = own_records.concat();
     let ours: Vec<&str> = records
         .lines()
         .filter_map(|l| l.strip_prefix("P:"))
@@ -143,7 +205,7 @@ pub fn finish_environment(args: &FinishEnvironmentArgs) -> Result<String, String
     let links = busybox_links(&root)?;
     root.dir("tmp", 0o1777)?;
     Ok(format!(
-        "installed {} packages ({}); {} keys, {} users, {} groups{}",
+        "installed {} packages ({}); {} keys, {} users, {} groups{}{settled}",
         spec.packages.len(),
         spec.packages.join(" "),
         spec.keys.len(),
@@ -272,7 +334,7 @@ fn ignore_if_unprivileged(e: io::Error) -> io::Result<()> {
 }
 
 /// The environment's root, with paths resolved as inside it.
-struct Root {
+pub(super) struct Root {
     base: PathBuf,
 }
 
@@ -280,7 +342,7 @@ struct Root {
 const MAX_LINKS: usize = 40;
 
 impl Root {
-    fn new(base: &Path) -> Self {
+    pub(super) fn new(base: &Path) -> Self {
         Root {
             base: base.to_path_buf(),
         }
@@ -288,13 +350,13 @@ impl Root {
 
     /// The host path of `relative` inside the root, every symbolic link
     /// on the way followed inside the root (for reading and folders).
-    fn path(&self, relative: &str) -> Result<PathBuf, String> {
+    pub(super) fn path(&self, relative: &str) -> Result<PathBuf, String> {
         self.resolve(relative, true)
     }
 
     /// Like [`Root::path`], but a link as the last component is not
     /// followed (for replacing it).
-    fn path_nofollow(&self, relative: &str) -> Result<PathBuf, String> {
+    pub(super) fn path_nofollow(&self, relative: &str) -> Result<PathBuf, String> {
         self.resolve(relative, false)
     }
 
@@ -350,7 +412,7 @@ impl Root {
     }
 
     /// Create `relative` and its missing parents (inside the root).
-    fn dir(&self, relative: &str, mode: u32) -> Result<(), String> {
+    pub(super) fn dir(&self, relative: &str, mode: u32) -> Result<(), String> {
         let mut so_far = String::new();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
             if !so_far.is_empty() {
@@ -473,6 +535,7 @@ mod tests {
             spec: dir.join("spec.json"),
             meta,
             root: root.clone(),
+            layers: None,
         })
         .unwrap();
         assert!(summary.contains("2 busybox applet links"), "{summary}");

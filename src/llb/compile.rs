@@ -64,6 +64,9 @@ pub struct BuildInputs {
     pub signing_key_id: Option<String>,
     /// `--no-cache`: every op runs again (BuildKit's ignore-cache).
     pub no_cache: bool,
+    /// The named contexts the environment's repositories and keys read
+    /// (`context://NAME/…`), by name: where package files come from.
+    pub contexts: BTreeMap<String, ContextSource>,
 }
 
 impl BuildInputs {
@@ -89,6 +92,7 @@ impl BuildInputs {
             helper: Some(ContextSource::Image(helper_image.to_string())),
             signing_key_id: None,
             no_cache: false,
+            contexts: BTreeMap::new(),
         }
     }
 }
@@ -145,7 +149,11 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
 }
 
 /// The frontend's own image, for the steps that run its binary.
-fn helper_state(graph: &mut Graph, inputs: &BuildInputs, what: &str) -> Result<State, LlbError> {
+pub(super) fn helper_state(
+    graph: &mut Graph,
+    inputs: &BuildInputs,
+    what: &str,
+) -> Result<State, LlbError> {
     let helper = inputs.helper.as_ref().ok_or_else(|| {
         LlbError::InvalidDefinition(format!(
             "{what} needs the frontend's own image, and none was found"

@@ -18,15 +18,19 @@
 //! - with a `busybox` package and no paths.d list, `busybox --install -s`
 //!   run in the environment itself.
 
-use super::compile::BuildInputs;
+use std::collections::BTreeMap;
+
+use super::compile::{BuildInputs, ContextSource};
 use super::graph::{Graph, LlbError, OpInfo, State};
 use super::ops::{Exec, FileAction, HttpOptions, LocalOptions, Mount, Network};
 use super::packaging::{helper_exec, output_mount};
 use crate::plan::environment::{
     FinishSpec, InstallPackage, Installation, Location, APK_INPUT, FINISH_SPEC_DIR,
-    FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYER_DIR, META_DIR, TARGET_DIR,
+    FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYERS_DIR, LAYER_DIR, META_DIR,
+    TARGET_DIR,
 };
 use crate::plan::{BuildPlan, EnvironmentPlan, DEFAULT_PATH};
+use crate::proto::pb;
 
 /// The environment: `base` (None: from scratch) with the plan's packages
 /// installed, using `helper` (the frontend's own image) for the work.
@@ -49,32 +53,12 @@ pub(super) fn install(
         ));
     }
     let step = &plan.environment_step;
-    let context = context_packages(graph, installation, inputs, step)?;
     let total = installation.packages.len();
-    let mut layers: Vec<State> = base.into_iter().collect();
-    let mut metas = Vec::with_capacity(total);
-    for (i, package) in installation.packages.iter().enumerate() {
-        let (source, selector) = match &package.source {
-            Location::Context(path) => {
-                let state = context.clone().ok_or_else(|| {
-                    LlbError::InvalidDefinition("no build-context source for packages".into())
-                })?;
-                (state, path.clone())
-            }
-            Location::Url(url) => {
-                let file = package.file_name();
-                let options = HttpOptions {
-                    filename: Some(file.clone()),
-                    ..Default::default()
-                };
-                let name = format!("{step}: fetch {file}");
-                (graph.http(url, &options, OpInfo::named(name))?, file)
-            }
-        };
-        let (layer, meta) = unpack(graph, package, source, selector, &helper, step, i, total)?;
-        layers.push(layer);
-        metas.push(meta);
-    }
+    let (package_layers, metas) = unpack_all(graph, plan, installation, &helper, inputs)?;
+    let layers: Vec<State> = base
+        .into_iter()
+        .chain(package_layers.iter().map(|(_, layer)| layer.clone()))
+        .collect();
     let merged = graph.merge(
         &layers,
         OpInfo::named(format!("{step}: merge {total} package layers")),
@@ -83,7 +67,14 @@ pub(super) fn install(
         &metas,
         OpInfo::named(format!("{step}: collect installed-database records")),
     )?;
-    let finished = finish(graph, plan, env, installation, merged, metas, helper)?;
+    let finished = finish(
+        graph,
+        plan,
+        env,
+        installation,
+        (merged, metas, package_layers),
+        helper,
+    )?;
     if !env.installs_busybox() {
         return Ok(finished);
     }
@@ -109,39 +100,154 @@ pub(super) fn install(
         .root)
 }
 
-/// One local source for every package file in the build context, so the
-/// client sends only those files; each unpack step binds its own file.
+/// Every package's unpack step, in install order: (`name-version`, its
+/// layer) and its installed-record outputs.
+#[allow(clippy::type_complexity)]
+fn unpack_all(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    installation: &Installation,
+    helper: &State,
+    inputs: &BuildInputs,
+) -> Result<(Vec<(String, State)>, Vec<State>), LlbError> {
+    let step = &plan.environment_step;
+    let contexts = context_packages(graph, installation, inputs, step)?;
+    let total = installation.packages.len();
+    let mut metas = Vec::with_capacity(total);
+    let mut package_layers = Vec::with_capacity(total);
+    for (i, package) in installation.packages.iter().enumerate() {
+        let (source, selector) = match &package.source {
+            Location::Context(path) | Location::Named { path, .. } => {
+                let origin = package.source.named_context().map(str::to_string);
+                let state = contexts.get(&origin).cloned().ok_or_else(|| {
+                    LlbError::InvalidDefinition(format!(
+                        "no source for the package file {}",
+                        package.source
+                    ))
+                })?;
+                (state, path.clone())
+            }
+            Location::Url(url) => {
+                let file = package.file_name();
+                let options = HttpOptions {
+                    filename: Some(file.clone()),
+                    ..Default::default()
+                };
+                let name = format!("{step}: fetch {file}");
+                (graph.http(url, &options, OpInfo::named(name))?, file)
+            }
+        };
+        let (layer, meta) = unpack(graph, package, source, selector, helper, step, i, total)?;
+        package_layers.push((package.id(), layer));
+        metas.push(meta);
+    }
+    Ok((package_layers, metas))
+}
+
+/// The packages' installed records and link lists (`<name>-<version>.installed`,
+/// `.links`), unpacked as the build will (so the steps are shared): the
+/// gateway reads them before compiling to find folders another package
+/// ships as a link, which the build then leaves out of those layers
+/// ([`InstallPackage::leave_out`]).
+pub fn package_records(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
+    let installation = plan
+        .environment
+        .as_ref()
+        .and_then(|env| env.installation.as_ref())
+        .ok_or_else(|| {
+            LlbError::InvalidDefinition("the environment's packages were not resolved".into())
+        })?;
+    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    let helper = super::compile::helper_state(&mut graph, inputs, "installing packages")?;
+    let (_, metas) = unpack_all(&mut graph, plan, installation, &helper, inputs)?;
+    let step = &plan.environment_step;
+    let records = graph.merge(
+        &metas,
+        OpInfo::named(format!("{step}: collect installed-database records")),
+    )?;
+    Ok(graph.finish(&records))
+}
+
+/// One source per context holding package files (the build context:
+/// `None`; a named context: its name): a local source sends only those
+/// files; an image or frontend input is used whole. Each unpack step binds
+/// its own file.
 fn context_packages(
     graph: &mut Graph,
     installation: &Installation,
     inputs: &BuildInputs,
     step: &str,
-) -> Result<Option<State>, LlbError> {
-    let mut paths: Vec<String> = installation
-        .packages
-        .iter()
-        .filter_map(|p| match &p.source {
-            Location::Context(path) => Some(path.clone()),
-            Location::Url(_) => None,
-        })
-        .collect();
-    if paths.is_empty() {
-        return Ok(None);
+) -> Result<BTreeMap<Option<String>, State>, LlbError> {
+    let mut paths: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
+    for package in &installation.packages {
+        match &package.source {
+            Location::Context(path) | Location::Named { path, .. } => paths
+                .entry(package.source.named_context().map(str::to_string))
+                .or_default()
+                .push(path.clone()),
+            Location::Url(_) => {}
+        }
     }
-    paths.sort();
-    let options = LocalOptions {
-        session_id: inputs.session_id.clone(),
-        shared_key_hint: Some(format!("{}:packages", inputs.context_name)),
-        include_patterns: paths.clone(),
-        ..Default::default()
-    };
-    let name = format!(
-        "{step}: load {} package files from the build context",
-        paths.len()
-    );
-    graph
-        .local(&inputs.context_name, &options, OpInfo::named(name))
-        .map(Some)
+    let mut states = BTreeMap::new();
+    for (origin, mut paths) in paths {
+        paths.sort();
+        paths.dedup();
+        let (source, what) = match &origin {
+            None => (
+                ContextSource::Local(inputs.context_name.clone()),
+                "the build context".to_string(),
+            ),
+            Some(name) => match inputs.contexts.get(name) {
+                Some(source) => (source.clone(), format!("named context {name}")),
+                None => {
+                    return Err(LlbError::InvalidDefinition(format!(
+                        "named context {name:?} holds packages but was not given"
+                    )))
+                }
+            },
+        };
+        let label = format!("{step}: load {} package files from {what}", paths.len());
+        let state = context_files(
+            graph,
+            &source,
+            &paths,
+            inputs.session_id.clone(),
+            "packages",
+            label,
+        )?;
+        states.insert(origin, state);
+    }
+    Ok(states)
+}
+
+/// Files of a context: a local directory sends only `paths` (its transfers
+/// shared under `<local>:<purpose>`); an image or a frontend input is used
+/// whole. Shared by the gateway's index and key reads and the packages'
+/// unpack steps.
+pub fn context_files(
+    graph: &mut Graph,
+    source: &ContextSource,
+    paths: &[String],
+    session_id: Option<String>,
+    purpose: &str,
+    label: String,
+) -> Result<State, LlbError> {
+    match source {
+        ContextSource::Local(local) => {
+            let options = LocalOptions {
+                session_id,
+                shared_key_hint: Some(format!("{local}:{purpose}")),
+                include_patterns: paths.to_vec(),
+                ..Default::default()
+            };
+            graph.local(local, &options, OpInfo::named(label))
+        }
+        ContextSource::Image(reference) => graph.image(reference, OpInfo::named(label)),
+        ContextSource::Input(definition) => graph.import(definition),
+        ContextSource::Scratch => Err(LlbError::InvalidDefinition(format!(
+            "{label}: the context is empty"
+        ))),
+    }
 }
 
 /// The unpack step of one package: (its layer, its installed record).
@@ -174,6 +280,9 @@ fn unpack(
     if let Some(tag) = &package.tag {
         args.extend(["--tag".to_string(), tag.clone()]);
     }
+    for folder in &package.leave_out {
+        args.extend(["--leave-out".to_string(), folder.clone()]);
+    }
     let exec = helper_exec(
         helper.clone(),
         args,
@@ -199,14 +308,15 @@ fn unpack(
     }
 }
 
-/// `finish-environment` over the merged root.
+/// `finish-environment` over the merged root, with the installed records
+/// and each package's own layer (`/layers/<name>-<version>`, read-only)
+/// to settle file conflicts and links over folders.
 fn finish(
     graph: &mut Graph,
     plan: &BuildPlan,
     env: &EnvironmentPlan,
     installation: &Installation,
-    merged: State,
-    metas: State,
+    (merged, metas, package_layers): (State, State, Vec<(String, State)>),
     helper: State,
 ) -> Result<State, LlbError> {
     let spec = FinishSpec {
@@ -238,6 +348,12 @@ fn finish(
         }],
         OpInfo::named("environment metadata"),
     )?;
+    let layer_mounts = package_layers.into_iter().map(|(id, layer)| Mount::Bind {
+        dest: format!("{LAYERS_DIR}/{id}"),
+        source: layer,
+        selector: None,
+        readonly: true,
+    });
     let exec = helper_exec(
         helper,
         vec![
@@ -248,6 +364,8 @@ fn finish(
             META_DIR.into(),
             "--root".into(),
             TARGET_DIR.into(),
+            "--layers".into(),
+            LAYERS_DIR.into(),
         ],
         vec![
             Mount::Bind {
@@ -268,7 +386,10 @@ fn finish(
                 selector: None,
                 readonly: true,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(layer_mounts)
+        .collect(),
     );
     let untrusted = if installation.untrusted.is_empty() {
         String::new()

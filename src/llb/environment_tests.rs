@@ -34,6 +34,7 @@ fn package(name: &str, source: Location) -> InstallPackage {
         checksum: format!("Q1{name}="),
         tag: None,
         source,
+        leave_out: Vec::new(),
     }
 }
 
@@ -70,6 +71,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         )),
         signing_key_id: None,
         no_cache: false,
+        contexts: Default::default(),
     }
 }
 
@@ -225,6 +227,41 @@ fn finish_step_gets_the_spec_and_busybox_gets_its_links() {
     assert_eq!(finish.len(), 1);
     let args = &finish[0].1.meta.as_ref().unwrap().args;
     assert_eq!(args[1], "finish-environment");
+    assert_eq!(args[args.len() - 2..], ["--layers", "/layers"]);
+    // Each package's own layer, read-only, in install order: the unpack
+    // steps. layer outputs.
+    let layers: Vec<(&str, bool, String)> = finish[0]
+        .1
+        .mounts
+        .iter()
+        .filter(|m| m.dest.starts_with("/layers/"))
+        .map(|m| (m.dest.as_str(), m.readonly, m.output.to_string()))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            ("/layers/musl-1.0-r0", true, "-1".to_string()),
+            ("/layers/busybox-1.0-r0", true, "-1".to_string())
+        ]
+    );
+    let (finish_digest, _) = &finish[0];
+    let finish_op = ops(&def)
+        .into_iter()
+        .find(|(d, _)| d == finish_digest)
+        .unwrap()
+        .1;
+    let unpacks = execs(&def, "environment: unpack");
+    for (mount, (unpack, _)) in finish[0]
+        .1
+        .mounts
+        .iter()
+        .filter(|m| m.dest.starts_with("/layers/"))
+        .zip(&unpacks)
+    {
+        let input = &finish_op.inputs[mount.input as usize];
+        // Output 1: the layer mount (0 is the helper root, 2 the record).
+        assert_eq!((&input.digest, input.index), (unpack, 1));
+    }
     let spec: serde_json::Value = ops(&def)
         .into_iter()
         .find_map(|(_, op)| match op.op {
@@ -315,4 +352,150 @@ fn no_base_and_no_repository_is_an_error_naming_both_ways() {
         "{}",
         err.message
     );
+}
+
+#[test]
+fn packages_from_named_contexts_come_from_their_own_sources() {
+    let named = |path: &str| Location::Named {
+        context: "repo".into(),
+        path: path.into(),
+    };
+    let plan = with_packages(
+        planned(""),
+        vec![
+            package("musl", named("os/x86_64/musl-1.0-r0.apk")),
+            package(
+                "busybox",
+                Location::Context("packages/x86_64/busybox-1.0-r0.apk".into()),
+            ),
+            package("zlib", named("os/x86_64/zlib-1.0-r0.apk")),
+            package(
+                "make",
+                Location::Named {
+                    context: "image-repo".into(),
+                    path: "x86_64/make-1.0-r0.apk".into(),
+                },
+            ),
+        ],
+    );
+    // Without the contexts the gateway resolved, compiling says which is missing.
+    let err = compile(&plan, &inputs(CapSet::all())).unwrap_err();
+    assert!(
+        err.to_string().contains("named context \"image-repo\""),
+        "{err}"
+    );
+
+    let mut with_contexts = inputs(CapSet::all());
+    with_contexts.contexts = [
+        ("repo".to_string(), ContextSource::Local("repo".into())),
+        (
+            "image-repo".to_string(),
+            ContextSource::Image("docker.io/library/repo:1".into()),
+        ),
+    ]
+    .into();
+    let def = compile(&plan, &with_contexts).unwrap();
+    let sources: Vec<(String, pb::SourceOp)> = ops(&def)
+        .into_iter()
+        .filter_map(|(digest, op)| match op.op {
+            Some(pb::op::Op::Source(s)) => Some((digest, s)),
+            _ => None,
+        })
+        .collect();
+    let local = |name: &str| {
+        sources
+            .iter()
+            .find(|(_, s)| s.identifier == format!("local://{name}"))
+            .map(|(digest, s)| (digest.clone(), s.clone()))
+            .unwrap()
+    };
+    let (repo_digest, repo) = local("repo");
+    assert_eq!(
+        repo.attrs.get("local.includepattern").map(String::as_str),
+        Some(r#"["os/x86_64/musl-1.0-r0.apk","os/x86_64/zlib-1.0-r0.apk"]"#)
+    );
+    assert_eq!(
+        repo.attrs.get("local.sharedkeyhint").map(String::as_str),
+        Some("repo:packages")
+    );
+    assert_eq!(
+        name_of(&def, &repo_digest),
+        "[1/3] environment: load 2 package files from named context repo"
+    );
+    let (_, context) = local("context");
+    assert!(context
+        .attrs
+        .get("local.includepattern")
+        .is_some_and(|p| p.contains("busybox")));
+    assert!(sources
+        .iter()
+        .any(|(_, s)| s.identifier == "docker-image://docker.io/library/repo:1"));
+    let unpacks = execs(&def, "environment: unpack");
+    let selectors: Vec<&str> = unpacks
+        .iter()
+        .map(|(_, e)| e.mounts[1].selector.as_str())
+        .collect();
+    assert_eq!(
+        selectors,
+        [
+            "os/x86_64/musl-1.0-r0.apk",
+            "packages/x86_64/busybox-1.0-r0.apk",
+            "os/x86_64/zlib-1.0-r0.apk",
+            "x86_64/make-1.0-r0.apk"
+        ]
+    );
+    // Each unpack reads its own context's source (input 1 is the file).
+    let repo_index = def
+        .def
+        .iter()
+        .position(|b| digest_of(b) == repo_digest)
+        .unwrap();
+    let inputs_of = |selector: &str| {
+        let (digest, _) = unpacks
+            .iter()
+            .find(|(_, e)| e.mounts[1].selector == selector)
+            .unwrap();
+        let (_, op) = ops(&def).into_iter().find(|(d, _)| d == digest).unwrap();
+        op.inputs[1].digest.clone()
+    };
+    assert_eq!(
+        inputs_of("os/x86_64/zlib-1.0-r0.apk"),
+        ops(&def)[repo_index].0
+    );
+    assert_ne!(inputs_of("packages/x86_64/busybox-1.0-r0.apk"), repo_digest);
+}
+
+#[test]
+fn folders_under_a_link_are_left_out_of_the_layer() {
+    let mut plan = two_packages();
+    let installation = plan
+        .environment
+        .as_mut()
+        .unwrap()
+        .installation
+        .as_mut()
+        .unwrap();
+    installation.packages[1].leave_out = vec!["bin".into()];
+    let def = compile(&plan, &inputs(CapSet::all())).unwrap();
+    let unpacks = execs(&def, "environment: unpack");
+    let args = &unpacks[1].1.meta.as_ref().unwrap().args;
+    assert_eq!(args[args.len() - 2..], ["--leave-out", "bin"]);
+    assert!(!unpacks[0]
+        .1
+        .meta
+        .as_ref()
+        .unwrap()
+        .args
+        .contains(&"--leave-out".to_string()));
+    // The gateway's look at the records runs the same unpack steps (no
+    // leave-out yet): the build re-uses them.
+    let records = package_records(&two_packages(), &inputs(CapSet::all())).unwrap();
+    let plain = compile(&two_packages(), &inputs(CapSet::all())).unwrap();
+    let digests = |def: &pb::Definition| -> Vec<String> {
+        execs(def, "environment: unpack")
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    };
+    assert_eq!(digests(&records), digests(&plain));
 }

@@ -13,6 +13,7 @@ pub mod sources;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
+pub use environment::{context_files, package_records};
 pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
 pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
 pub use packaging::signing_probe;

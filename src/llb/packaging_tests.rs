@@ -36,6 +36,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
         )),
         signing_key_id: signing_key_id.map(str::to_string),
         no_cache: false,
+        contexts: Default::default(),
     }
 }
 

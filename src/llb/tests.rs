@@ -59,6 +59,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         )),
         signing_key_id: None,
         no_cache: false,
+        contexts: Default::default(),
     }
 }
 

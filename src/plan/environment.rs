@@ -51,8 +51,20 @@ pub const META_DIR: &str = "/apk-meta";
 pub const FINISH_SPEC_DIR: &str = "/environment-spec";
 /// File name of the spec in [`FINISH_SPEC_DIR`].
 pub const FINISH_SPEC_FILE: &str = "environment.json";
+/// Where the finish step sees each package's own layer, as
+/// `<name>-<version>/` (read-only): to settle file conflicts and links
+/// over folders as apk does.
+pub const LAYERS_DIR: &str = "/layers";
 /// Where the finish step sees the environment's root filesystem.
 pub const TARGET_DIR: &str = "/target";
+
+/// Scheme naming a named context (`--build-context NAME=DIR` with buildx,
+/// `--opt context:NAME=local:NAME` with buildctl) as a repository or key
+/// location: `context://NAME` (the context's root) or
+/// `context://NAME/PATH`. A scheme, so it cannot be read as a relative
+/// path of the build context (those never contain `://`), nor as the
+/// `@tag` word of a pinned repository.
+pub const NAMED_CONTEXT_SCHEME: &str = "context://";
 
 /// Where a repository or key is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +74,14 @@ pub enum Location {
     Url(String),
     /// A path in the build context (normalized: no `./`, no trailing `/`).
     Context(String),
+    /// A path in a named context (normalized as [`Location::Context`];
+    /// empty: the context's root).
+    Named {
+        /// The named context.
+        context: String,
+        /// The path inside it.
+        path: String,
+    },
 }
 
 impl Location {
@@ -71,31 +91,103 @@ impl Location {
         if is_url(text) {
             return Ok(Location::Url(text.trim_end_matches('/').to_string()));
         }
+        if let Some(rest) = text.strip_prefix(NAMED_CONTEXT_SCHEME) {
+            let (context, path) = rest.split_once('/').unwrap_or((rest, ""));
+            check_context_name(context).map_err(|m| format!("{text:?}: {m}"))?;
+            let path = relative_path(text, path)?;
+            return Ok(Location::Named {
+                context: context.to_string(),
+                path,
+            });
+        }
         if text.starts_with('/') {
             return Err(format!(
                 "{text:?}: an absolute path is not in the build context; give a path relative to \
-                 the context (./packages) or an http(s):// URL"
+                 the context (./packages), a named context (context://NAME/PATH) or an http(s):// URL"
             ));
         }
         if text.contains("://") {
             return Err(format!(
-                "{text:?}: only http:// and https:// URLs and build-context paths are supported"
+                "{text:?}: only http:// and https:// URLs, context://NAME/PATH for a named context \
+                 and build-context paths are supported"
             ));
         }
-        let parts: Vec<&str> = text
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        if parts.contains(&"..") {
-            return Err(format!("{text:?}: leaves the build context (`..`)"));
-        }
-        if parts.is_empty() {
+        let path = relative_path(text, text)?;
+        if path.is_empty() {
             return Err(format!(
                 "{text:?}: names the whole build context; give its folder (./packages)"
             ));
         }
-        Ok(Location::Context(parts.join("/")))
+        Ok(Location::Context(path))
     }
+
+    /// The location of `file` below this one (a folder).
+    pub fn join(&self, file: &str) -> Location {
+        let join = |dir: &str| match dir {
+            "" => file.to_string(),
+            dir => format!("{dir}/{file}"),
+        };
+        match self {
+            Location::Url(url) => Location::Url(join(url)),
+            Location::Context(dir) => Location::Context(join(dir)),
+            Location::Named { context, path } => Location::Named {
+                context: context.clone(),
+                path: join(path),
+            },
+        }
+    }
+
+    /// The named context this location reads, if it is in one.
+    pub fn named_context(&self) -> Option<&str> {
+        match self {
+            Location::Named { context, .. } => Some(context),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Url(url) => f.write_str(url),
+            Location::Context(path) => write!(f, "./{path}"),
+            Location::Named { context, path } => {
+                write!(f, "{NAMED_CONTEXT_SCHEME}{context}")?;
+                match path.as_str() {
+                    "" => Ok(()),
+                    path => write!(f, "/{path}"),
+                }
+            }
+        }
+    }
+}
+
+/// A named context as repositories and keys may name it: letters, digits,
+/// `.`, `_`, `-` (no `/` or `:`, so the path after it is unambiguous).
+fn check_context_name(name: &str) -> Result<(), String> {
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || !valid || name.starts_with('.') {
+        return Err(format!(
+            "{name:?} is not a named context name usable here (letters, digits, '.', '_', '-'; \
+             written context://NAME/PATH)"
+        ));
+    }
+    Ok(())
+}
+
+/// `path` normalized (no `.` or empty parts), refused if it climbs out
+/// with `..`; `text` is the whole location, for the message.
+fn relative_path(text: &str, path: &str) -> Result<String, String> {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(format!("{text:?}: leaves its context (`..`)"));
+    }
+    Ok(parts.join("/"))
 }
 
 /// One package to install, as resolution chose it.
@@ -112,6 +204,12 @@ pub struct InstallPackage {
     pub tag: Option<String>,
     /// Where its file is: `<repo>/<arch>/<name>-<version>.apk`.
     pub source: Location,
+    /// Its folders that another package ships as a link (`bin` beside
+    /// `bin -> usr/bin`): left out of its layer, since a merge cannot lay a
+    /// folder over a link, and installed through the link by the finish
+    /// step. Found by the gateway from the unpacked packages' records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leave_out: Vec<String>,
 }
 
 impl InstallPackage {
@@ -125,18 +223,16 @@ impl InstallPackage {
         tag: Option<String>,
     ) -> Result<Self, String> {
         let file = RepositoryRef::package_path(arch, &record.name, &record.version);
-        let source = match Location::parse(&index.repository.location)
+        let source = Location::parse(&index.repository.location)
             .map_err(|m| format!("repository {}: {m}", index.repository))?
-        {
-            Location::Url(url) => Location::Url(format!("{url}/{file}")),
-            Location::Context(dir) => Location::Context(format!("{dir}/{file}")),
-        };
+            .join(&file);
         Ok(InstallPackage {
             name: record.name.clone(),
             version: record.version.clone(),
             checksum: record.checksum.clone(),
             tag,
             source,
+            leave_out: Vec::new(),
         })
     }
 
@@ -196,6 +292,20 @@ pub struct EnvironmentPlan {
 }
 
 impl EnvironmentPlan {
+    /// The named contexts the repositories and keys read, sorted, unique.
+    pub fn named_contexts(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .repositories
+            .iter()
+            .map(|r| r.location.as_str())
+            .chain(self.keyring.iter().map(String::as_str))
+            .filter_map(|text| Some(Location::parse(text).ok()?.named_context()?.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Whether the resolution includes a package called `busybox`, whose
     /// applet links are then made (apko's behaviour).
     pub fn installs_busybox(&self) -> bool {
@@ -250,22 +360,23 @@ pub fn plan(
     for text in &config.environment.repositories {
         let repository =
             RepositoryRef::parse(&text.value).map_err(|m| Located::new(text.pos, m))?;
-        check_location(&repository.location).map_err(|m| Located::new(text.pos, m))?;
+        check_location(&repository.location, Role::Repository, options)
+            .map_err(|m| Located::new(text.pos, m))?;
         repositories.push(repository);
     }
     for text in repository_args(options.build_args.get(REPOSITORIES_ARG)) {
         let repository = RepositoryRef::parse(&text)
-            .and_then(|r| check_location(&r.location).map(|()| r))
+            .and_then(|r| check_location(&r.location, Role::Repository, options).map(|()| r))
             .map_err(|m| arg_error(REPOSITORIES_ARG, m))?;
         repositories.push(repository);
     }
     let mut keyring: Vec<String> = Vec::new();
     for text in &config.environment.keyring {
-        check_location(&text.value).map_err(|m| Located::new(text.pos, m))?;
+        check_location(&text.value, Role::Key, options).map_err(|m| Located::new(text.pos, m))?;
         keyring.push(text.value.clone());
     }
     for text in list_arg(options.build_args.get(KEYRING_ARG)) {
-        check_location(&text).map_err(|m| arg_error(KEYRING_ARG, m))?;
+        check_location(&text, Role::Key, options).map_err(|m| arg_error(KEYRING_ARG, m))?;
         keyring.push(text);
     }
     let mut world: Vec<String> = Vec::new();
@@ -307,8 +418,33 @@ pub fn plan(
     }))
 }
 
-fn check_location(text: &str) -> Result<(), String> {
-    Location::parse(text).map(|_| ())
+/// What a location is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Repository,
+    Key,
+}
+
+/// A location must parse, a key must name a file, and a named context
+/// must have been given by the client.
+fn check_location(text: &str, role: Role, options: &BuildOptions) -> Result<(), String> {
+    let location = Location::parse(text)?;
+    if let Location::Named { context, path } = &location {
+        if role == Role::Key && path.is_empty() {
+            return Err(format!(
+                "{text:?}: names the whole context {context:?}; give the key file's path in it \
+                 ({NAMED_CONTEXT_SCHEME}{context}/melange.rsa.pub)"
+            ));
+        }
+        if !options.named_contexts.contains_key(context) {
+            return Err(format!(
+                "{text:?}: no named context {context:?} was given (docker buildx build \
+                 --build-context {context}=DIR, or buildctl --local {context}=DIR \
+                 --opt context:{context}=local:{context})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn arg_error(arg: &str, message: String) -> Located {
@@ -338,150 +474,5 @@ pub fn key_name(location: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations() {
-        assert_eq!(
-            Location::parse("./packages/").unwrap(),
-            Location::Context("packages".into())
-        );
-        assert_eq!(
-            Location::parse("https://x/os/").unwrap(),
-            Location::Url("https://x/os".into())
-        );
-        assert!(Location::parse("/abs")
-            .unwrap_err()
-            .contains("absolute path"));
-        assert!(Location::parse("a/../../b").unwrap_err().contains("leaves"));
-        assert!(Location::parse("s3://b").unwrap_err().contains("only http"));
-        assert!(Location::parse(".")
-            .unwrap_err()
-            .contains("whole build context"));
-    }
-
-    fn plan_yaml(yaml: &str, args: &[(&str, &str)]) -> Result<Option<EnvironmentPlan>, String> {
-        let config = crate::config::load("p.yaml", yaml).map_err(|e| e.to_string())?;
-        let options = BuildOptions {
-            build_args: args
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        };
-        plan(&config, &options, &["busybox".to_string()], "x86_64")
-            .map_err(|e| e.in_file("p.yaml").to_string())
-    }
-
-    const YAML: &str = "package: {name: a, version: 1, epoch: 0}
-environment:
-  contents:
-    repositories:
-      - https://packages.example.org/os
-      - '@local ./packages'
-    keyring:
-      - https://packages.example.org/os/signing.rsa.pub
-  accounts:
-    users:
-      - username: nonroot
-        uid: 65532
-    groups:
-      - groupname: nonroot
-        gid: 65532
-        members: [nonroot]
-pipeline:
-  - runs: echo
-";
-
-    #[test]
-    fn contents_then_build_args_append() {
-        let env = plan_yaml(
-            YAML,
-            &[
-                (REPOSITORIES_ARG, "./more"),
-                (KEYRING_ARG, "./melange.rsa.pub"),
-                (PACKAGES_ARG, "busybox, make"),
-            ],
-        )
-        .unwrap()
-        .unwrap();
-        let repos: Vec<String> = env.repositories.iter().map(|r| r.to_string()).collect();
-        assert_eq!(
-            repos,
-            [
-                "https://packages.example.org/os",
-                "@local ./packages",
-                "./more"
-            ]
-        );
-        assert_eq!(
-            env.keyring,
-            [
-                "https://packages.example.org/os/signing.rsa.pub",
-                "./melange.rsa.pub"
-            ]
-        );
-        assert_eq!(env.world, ["busybox", "make"]);
-        assert!(!env.allow_untrusted);
-        let users: Vec<(&str, u32, u32, &str)> = env
-            .users
-            .iter()
-            .map(|u| (u.name.as_str(), u.uid, u.gid, u.home.as_str()))
-            .collect();
-        assert_eq!(
-            users,
-            [
-                ("root", 0, 0, "/root"),
-                ("build", 1000, 1000, "/home/build"),
-                ("nonroot", 65532, 65532, "/home/nonroot")
-            ]
-        );
-        assert_eq!(env.groups[2].members, ["nonroot"]);
-    }
-
-    #[test]
-    fn bad_locations_and_accounts_are_located() {
-        let yaml = YAML.replace("'@local ./packages'", "/srv/packages");
-        let err = plan_yaml(&yaml, &[]).unwrap_err();
-        assert!(
-            err.starts_with("p.yaml:6:9: \"/srv/packages\": an absolute path"),
-            "{err}"
-        );
-        let err = plan_yaml(YAML, &[(KEYRING_ARG, "../k.pub")]).unwrap_err();
-        assert!(
-            err.contains("build-arg MELANGE_KEYRING: \"../k.pub\": leaves the build context"),
-            "{err}"
-        );
-        let yaml = YAML.replace("uid: 65532", "uid: many");
-        let err = plan_yaml(&yaml, &[]).unwrap_err();
-        assert!(err.contains("uid must be a number, got \"many\""), "{err}");
-        let err = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "yes")]).unwrap_err();
-        assert!(
-            err.contains("MELANGE_ALLOW_UNTRUSTED: expected 1 or true"),
-            "{err}"
-        );
-        let env = plan_yaml(YAML, &[(ALLOW_UNTRUSTED_ARG, "1")])
-            .unwrap()
-            .unwrap();
-        assert!(env.allow_untrusted);
-    }
-
-    #[test]
-    fn nothing_is_installed_without_a_repository() {
-        let yaml = "package: {name: a, version: 1, epoch: 0}\npipeline:\n  - runs: echo\n";
-        assert_eq!(plan_yaml(yaml, &[]).unwrap(), None);
-        assert!(plan_yaml(yaml, &[(REPOSITORIES_ARG, "./p")])
-            .unwrap()
-            .is_some());
-    }
-
-    #[test]
-    fn repository_args_join_tags() {
-        let value = "./a, @local ./b https://c".to_string();
-        assert_eq!(
-            repository_args(Some(&value)),
-            ["./a", "@local ./b", "https://c"]
-        );
-    }
-}
+#[path = "environment_tests.rs"]
+mod tests;

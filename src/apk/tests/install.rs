@@ -107,8 +107,18 @@ fn wrong_checksum_and_tampered_data_are_named() {
 
 /// A package whose data member holds exactly `entries` (path, kind, content).
 fn crafted(entries: &[(&str, TarKind, &[u8])]) -> Vec<u8> {
+    crafted_with_pax(entries, &BTreeMap::new(), &BTreeMap::new())
+}
+
+/// As [`crafted`], with `extra` PAX records on the first entry and
+/// `owners` (path → mode, uid, gid) instead of root's 0644/0755.
+fn crafted_with_pax(
+    entries: &[(&str, TarKind, &[u8])],
+    extra: &BTreeMap<String, Vec<u8>>,
+    owners: &BTreeMap<&str, (u32, u64, u64)>,
+) -> Vec<u8> {
     let mut data = Vec::new();
-    for (path, kind, content) in entries {
+    for (i, (path, kind, content)) in entries.iter().enumerate() {
         let mut header = TarHeader::file(path, 0o644, content.len() as u64, 0);
         header.kind = kind.clone();
         if *kind != TarKind::File {
@@ -123,6 +133,12 @@ fn crafted(entries: &[(&str, TarKind, &[u8])]) -> Vec<u8> {
         header.pax = sum
             .map(|s| BTreeMap::from([(PAX_SHA1.to_string(), s.into_bytes())]))
             .unwrap_or_default();
+        if i == 0 {
+            header.pax.extend(extra.clone());
+        }
+        if let Some(&(mode, uid, gid)) = owners.get(path) {
+            (header.mode, header.uid, header.gid) = (mode, uid, gid);
+        }
         tarball::write_file(
             &mut data,
             &header,
@@ -227,5 +243,109 @@ fn ordinary_links_are_kept() {
         std::fs::read(root.join("bin/ash")).unwrap(),
         b"#!/bin/true\n"
     );
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
+/// PAX records are taken by length: an extended attribute value holding
+/// newlines (a file capability can) neither fails the unpack nor smuggles
+/// a `path` record in (the `tar` crate split such headers on newlines).
+#[test]
+fn pax_values_with_newlines_install_where_the_length_says() {
+    let smuggled = b"\x01\n30 path=../../../etc/evil-path\n\x02".to_vec();
+    let extra = BTreeMap::from([("SCHILY.xattr.security.capability".to_string(), smuggled)]);
+    let bytes = crafted_with_pax(
+        &[
+            ("bin/ping", TarKind::File, b"ping\n"),
+            ("bin/pong", TarKind::File, b"pong\n"),
+        ],
+        &extra,
+        &BTreeMap::new(),
+    );
+    let apk = ApkFile::parse(&bytes).unwrap();
+    let parent = scratch_dir("pax-newlines");
+    let root = parent.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let done = extract(&bytes, &apk, &root).unwrap();
+    let paths: Vec<&str> = done.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["bin/ping", "bin/pong"]);
+    assert_eq!(done.xattrs_skipped, ["bin/ping"]);
+    assert_eq!(std::fs::read(root.join("bin/ping")).unwrap(), b"ping\n");
+    assert_eq!(std::fs::read(root.join("bin/pong")).unwrap(), b"pong\n");
+    assert!(done.entries[0].sha1.is_some());
+    assert!(!parent.join("etc").exists() && !root.join("etc").exists());
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
+/// The installed-database record in apk-tools' v2 format, line by line
+/// (no apk-tools here to read it back: not packaged for Debian, PyPI or
+/// npm): the package's index fields, then per folder in path order `F:`
+/// (relative, no leading `/`), `M:uid:gid:mode` only when not root 0755,
+/// then each file or link in it: `R:name`, `a:uid:gid:mode` only when not
+/// root 0644, `Z:Q1<base64 SHA-1>` (of the content, or a link's target);
+/// the record ends with one empty line.
+#[test]
+fn installed_record_follows_the_apk_v2_database_format() {
+    let owners = BTreeMap::from([
+        ("home/build", (0o700, 1000, 1000)),
+        ("usr/bin/su", (0o4755, 0, 0)),
+    ]);
+    let bytes = crafted_with_pax(
+        &[
+            ("etc", TarKind::Dir, b""),
+            ("etc/motd", TarKind::File, b"hi\n"),
+            ("home", TarKind::Dir, b""),
+            ("home/build", TarKind::Dir, b""),
+            ("usr", TarKind::Dir, b""),
+            ("usr/bin", TarKind::Dir, b""),
+            ("usr/bin/su", TarKind::File, b"su"),
+            ("usr/bin/sh", TarKind::Symlink("su".into()), b""),
+        ],
+        &BTreeMap::new(),
+        &owners,
+    );
+    let apk = ApkFile::parse(&bytes).unwrap();
+    let parent = scratch_dir("db-format");
+    let root = parent.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let done = extract(&bytes, &apk, &root).unwrap();
+    let text = installed_record(&apk, &done.entries, Some("local"));
+    let q1 = |data: &[u8]| {
+        use base64::Engine as _;
+        format!(
+            "Q1{}",
+            base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(data))
+        )
+    };
+    let checksum = control_checksum(&apk.control);
+    let expected = format!(
+        // `t:0`: the index writer keeps a zero build date (apk-tools leaves
+        // it out; both read it the same).
+        "C:{checksum}\nP:evil\nV:1-r0\nA:x86_64\nS:{size}\nI:1\nt:0\ns:local\n\
+         F:etc\nR:motd\nZ:{motd}\n\
+         F:home\n\
+         F:home/build\nM:1000:1000:0700\n\
+         F:usr\n\
+         F:usr/bin\nR:su\na:0:0:4755\nZ:{su}\nR:sh\na:0:0:0755\nZ:{sh}\n\n",
+        size = bytes.len(),
+        motd = q1(b"hi\n"),
+        su = q1(b"su"),
+        sh = q1(b"su"),
+    );
+    assert_eq!(text, expected);
+    // The grammar, checked line by line as apk-tools reads it.
+    let mut last = ' ';
+    for line in text.trim_end_matches('\n').lines() {
+        let (key, value) = line.split_once(':').unwrap();
+        let key = key.chars().next().unwrap();
+        assert!(!value.is_empty(), "{line}");
+        match key {
+            'M' => assert_eq!(last, 'F', "M: follows its F:"),
+            'R' => assert!("FMRaZ".contains(last), "R: inside a folder"),
+            'a' => assert_eq!(last, 'R', "a: follows its R:"),
+            'Z' => assert!("Ra".contains(last), "Z: follows its R: or a:"),
+            _ => {}
+        }
+        last = key;
+    }
     std::fs::remove_dir_all(&parent).unwrap();
 }
