@@ -20,6 +20,8 @@ pub mod gateway_caps {
     pub const RESOLVE_IMAGE: &str = "resolveimage";
     /// ResolveImageConfig with a resolve mode.
     pub const RESOLVE_IMAGE_MODE: &str = "resolveimage.resolvemode";
+    /// StatFile on a solved ref.
+    pub const STAT_FILE: &str = "statfile";
 }
 
 /// Bytes per ReadFile call of [`Bridge::read_file_chunked`].
@@ -114,6 +116,27 @@ impl Bridge {
             range: None,
         };
         Ok(self.client.read_file(request).await?.into_inner().data)
+    }
+
+    /// Stat a path of a solved ref: `Ok(None)` when the daemon answers that
+    /// it is not there (or cannot be read), the status for transport errors.
+    pub async fn stat_file(
+        &mut self,
+        reference: &str,
+        path: &str,
+    ) -> Result<Option<crate::proto::fsutil::types::Stat>, tonic::Status> {
+        let request = gw::StatFileRequest {
+            r#ref: reference.to_string(),
+            path: path.to_string(),
+        };
+        match self.client.stat_file(request).await {
+            Ok(response) => Ok(response.into_inner().stat),
+            Err(status) if status.code() == tonic::Code::Unavailable => Err(status),
+            Err(status) => {
+                tracing::debug!(%path, message = %status.message(), "stat failed");
+                Ok(None)
+            }
+        }
     }
 
     /// Read a file of any size, in ranges of `READ_CHUNK` bytes (each

@@ -9,6 +9,7 @@ pub mod helper;
 pub mod opts;
 mod pipelines;
 mod repositories;
+mod sourcedir;
 mod subrequests;
 
 use std::collections::BTreeMap;
@@ -202,6 +203,7 @@ async fn build(
         platform: &platform,
     };
     repositories::resolve(bridge, &context, &mut plan).await?;
+    let source_dir = sourcedir::resolve(bridge, caps, &context, &plan.package.name).await?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,
@@ -240,6 +242,7 @@ async fn build(
         cache,
         context_name: options.context_key.clone(),
         context_excludes: vec![options.filename.clone()],
+        source_dir,
         session_id,
         platform,
         caps: llb_caps,

@@ -57,6 +57,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         cache: None,
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
+        source_dir: Default::default(),
         session_id: Some("sess".into()),
         platform: pb::Platform {
             architecture: "amd64".into(),

@@ -25,3 +25,5 @@ mod packaging_tests;
 mod sources_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workspace_tests;

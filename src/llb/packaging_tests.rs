@@ -27,6 +27,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
         cache: None,
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
+        source_dir: Default::default(),
         session_id: Some("sess".into()),
         platform: platform(),
         caps: CapSet::all(),
