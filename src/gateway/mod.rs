@@ -6,6 +6,7 @@ mod bridge;
 pub mod connect;
 mod contexts;
 pub mod helper;
+mod mismatch;
 pub mod opts;
 mod pipelines;
 mod repositories;
@@ -256,8 +257,21 @@ async fn build(
     };
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    bridge.solve(definition).await.map_err(|status| {
+    // A wrong expected-sha256 surfaces only when the build runs: build now
+    // when the plan has such a source, so the error can be explained.
+    let explainable = plan.steps.iter().any(|step| {
+        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
+            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
+    });
+    let solved = match explainable {
+        true => bridge.solve_evaluated(definition, caps).await,
+        false => bridge.solve(definition).await,
+    };
+    solved.map_err(|status| {
         let mut failure = Failure::from(status);
+        if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
+            failure.0.message = line;
+        }
         if plan.insecure && failure.0.message.contains("security.insecure") {
             failure.0.message.push_str(
                 " (the build file's `capabilities.add` runs steps in security.insecure mode: \
