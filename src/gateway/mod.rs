@@ -3,6 +3,7 @@
 //! act on. The only module that does I/O with buildkitd.
 
 mod bridge;
+mod cachedir;
 pub mod connect;
 mod contexts;
 pub mod helper;
@@ -217,6 +218,8 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
+    let cached_downloads =
+        cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan).await?;
     // The frontend's own binary packages the result, installs packages and
     // unpacks native sources.
     let needs_helper = plan.packaging.is_some()
@@ -241,6 +244,7 @@ async fn build(
         base,
         base_config,
         cache,
+        cached_downloads,
         context_name: options.context_key.clone(),
         context_excludes: vec![options.filename.clone()],
         source_dir,

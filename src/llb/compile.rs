@@ -5,14 +5,15 @@
 //! `melange-out` tree, see [`package`]) or a copy of the `melange-out` tree
 //! onto scratch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
 use super::packaging::package;
-use super::sources;
+use super::{cachefile, sources};
+use crate::plan::sources::NativeSource;
 use crate::plan::{
     BuildPlan, PlannedStep, SourceDir, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR,
 };
@@ -43,6 +44,10 @@ pub struct BuildInputs {
     pub base_config: ImageConfig,
     /// Contents of `/var/cache/melange`, when the client gave one.
     pub cache: Option<ContextSource>,
+    /// The `sha256:<hex>` / `sha512:<hex>` files the gateway found at the
+    /// top of `cache`: native fetches of those digests use them instead of
+    /// downloading (see [`super::cachefile`]).
+    pub cached_downloads: BTreeSet<String>,
     /// Local name of the build context (`context` unless `contextkey` says otherwise).
     pub context_name: String,
     /// Paths left out of the context transfer: the build file itself, so that
@@ -85,6 +90,7 @@ impl BuildInputs {
             base,
             base_config: ImageConfig::default(),
             cache: None,
+            cached_downloads: BTreeSet::new(),
             context_name: "context".to_string(),
             context_excludes: vec![build_file.to_string()],
             source_dir: SourceDir::default(),
@@ -126,7 +132,12 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     for step in &plan.steps {
         if let Some(source) = &step.source {
             let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
-            state = sources::native_step(&mut graph, step, source, state, helper)?;
+            let cached = match source {
+                NativeSource::Fetch(fetch) => {
+                    cachefile::cached_download(&mut graph, inputs, fetch)?
+                }
+            };
+            state = sources::native_step(&mut graph, step, source, state, helper, cached)?;
             continue;
         }
         state = run_step(

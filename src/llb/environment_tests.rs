@@ -55,6 +55,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         base: ContextSource::Scratch,
         base_config: Default::default(),
         cache: None,
+        cached_downloads: Default::default(),
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
         source_dir: Default::default(),

@@ -25,6 +25,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
         base: ContextSource::Image("docker.io/library/busybox:latest".into()),
         base_config: Default::default(),
         cache: None,
+        cached_downloads: Default::default(),
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
         source_dir: Default::default(),

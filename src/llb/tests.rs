@@ -45,6 +45,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             user: Some("1000".into()),
         },
         cache: None,
+        cached_downloads: Default::default(),
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
         source_dir: Default::default(),
