@@ -6,6 +6,7 @@
 use super::bridge::{gateway_caps, Bridge, Capabilities};
 use super::pipelines::{self, Context};
 use super::{Failure, INVALID_ARGUMENT};
+use crate::llb::caps;
 use crate::plan::sourcedir::{self, SourceDir, IGNORE_FILE, SOURCE_DIR_ARG};
 
 /// Go's `os.ModeDir` in a `fsutil.types.Stat` mode.
@@ -32,8 +33,12 @@ pub(super) async fn resolve(
     let mut exclude = Vec::new();
     if let Some(dir) = &candidate {
         include.push(dir.clone());
-        exclude.push(format!("{dir}/*"));
-        exclude.push(format!("!{}", SourceDir::ignore_file(Some(dir))));
+        // Without exclude patterns (no known engine lacks them) the folder
+        // comes whole: slower, same answer.
+        if context.caps.supports(caps::SOURCE_LOCAL_EXCLUDE_PATTERNS) {
+            exclude.push(format!("{dir}/*"));
+            exclude.push(format!("!{}", SourceDir::ignore_file(Some(dir))));
+        }
     }
     let label = match &candidate {
         Some(dir) => format!("look for source dir {dir} and {IGNORE_FILE}"),
