@@ -325,12 +325,37 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         .as_deref()
         .map(|v| offline_context(plan::CACHE_CONTEXT, v))
         .transpose()?;
+    inputs.source_dir = offline_source_dir(args, &options, &plan.package.name)?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
     let output = PlanOutput {
         plan,
         llb: llb_output(definition)?,
     };
     serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
+}
+
+/// The source dir as the frontend would find it, with the build file's
+/// folder as the context (plan/sourcedir.rs).
+fn offline_source_dir(
+    args: &PlanArgs,
+    options: &BuildOptions,
+    package: &str,
+) -> Result<plan::SourceDir, String> {
+    use plan::sourcedir::{self, SourceDir, SOURCE_DIR_ARG};
+    let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
+    let dir = match sourcedir::source_dir_arg(options)? {
+        Some(Some(dir)) if base.join(&dir).is_dir() => Some(dir),
+        Some(Some(dir)) => {
+            return Err(format!(
+                "build-arg {SOURCE_DIR_ARG}={dir}: no such folder in the build context"
+            ))
+        }
+        Some(None) => None,
+        None => sourcedir::default_dir_name(package).filter(|dir| base.join(dir).is_dir()),
+    };
+    let ignore = base.join(SourceDir::ignore_file(dir.as_deref()));
+    let text = std::fs::read_to_string(&ignore).ok();
+    Ok(SourceDir::new(dir, text.as_deref()))
 }
 
 /// What buildx sends for a `--build-context` value: a path becomes `local:NAME`.

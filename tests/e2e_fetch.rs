@@ -202,7 +202,8 @@ fn native_fetch(engine: Engine) {
     );
     assert!(!bad.success, "{}", bad.log);
     // BuildKit fails the source op with `digest mismatch <actual>:
-    // <expected>`; the op is named after the URL and the expected digest.
+    // <expected>` under the op's name (the URL and the expected digest);
+    // the build's error is one line naming the URL and which is which.
     for want in [
         format!(
             "fetch {}/greet-1.0.tar.gz (expected sha256:{wrong})",
@@ -212,6 +213,16 @@ fn native_fetch(engine: Engine) {
     ] {
         assert!(bad.log.contains(&want), "no {want} in\n{}", bad.log);
     }
+    let one_line = format!(
+        "uses: fetch: {}/greet-1.0.tar.gz does not have the expected-sha256: \
+         expected sha256:{wrong}, downloaded sha256:{sha256}",
+        server.url()
+    );
+    let error_line = bad
+        .log
+        .lines()
+        .any(|l| (l.contains("ERROR") || l.contains("error")) && l.contains(&one_line));
+    assert!(error_line, "no error line with {one_line} in\n{}", bad.log);
     let error = bad
         .log
         .lines()

@@ -65,6 +65,24 @@ fn hello_plan_and_llb_match_golden() {
 }
 
 #[test]
+fn source_dir_and_melangeignore_match_golden() {
+    let json = in_repo(|| {
+        plan_command(&args(
+            "srcdir/package.yaml",
+            &["melange-environment=docker-image://melange-test-env:debian-build"],
+            &[],
+        ))
+    })
+    .unwrap();
+    // Only ./srcdir-demo/ is sent, minus its .melangeignore rules.
+    assert!(
+        json.contains(r#""local.includepattern": "[\"srcdir-demo\"]""#),
+        "{json}"
+    );
+    check_golden("srcdir.plan.json", &format!("{json}\n"));
+}
+
+#[test]
 fn build_arg_environment_workspace_matches_golden() {
     let json = in_repo(|| {
         plan_command(&PlanArgs {

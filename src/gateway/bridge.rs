@@ -20,6 +20,10 @@ pub mod gateway_caps {
     pub const RESOLVE_IMAGE: &str = "resolveimage";
     /// ResolveImageConfig with a resolve mode.
     pub const RESOLVE_IMAGE_MODE: &str = "resolveimage.resolvemode";
+    /// Solve requests with `evaluate` (build now, not when exported).
+    pub const EVALUATE_SOLVE: &str = "gateway.solve.evaluate";
+    /// StatFile on a solved ref.
+    pub const STAT_FILE: &str = "statfile";
 }
 
 /// Bytes per ReadFile call of [`Bridge::read_file_chunked`].
@@ -92,14 +96,36 @@ impl Bridge {
             ..Default::default()
         };
         let response = self.client.solve(request).await?.into_inner();
-        let from_result = response.result.and_then(|result| match result.result {
-            Some(gw::result::Result::Ref(r)) => Some(r.id),
-            Some(gw::result::Result::RefDeprecated(id)) => Some(id),
-            _ => None,
-        });
-        from_result
-            .or_else(|| Some(response.r#ref).filter(|r| !r.is_empty()))
-            .ok_or_else(|| tonic::Status::internal("solve returned no result reference"))
+        result_ref(response)
+    }
+
+    /// Solve a definition and build it now, so that a failure comes back
+    /// here (where the frontend can explain it) rather than when BuildKit
+    /// exports the returned result. Daemons without `evaluate` (BuildKit
+    /// 0.8) build a ref when a file of it is asked for: a stat of its root.
+    pub async fn solve_evaluated(
+        &mut self,
+        definition: pb::Definition,
+        caps: &Capabilities,
+    ) -> Result<String, tonic::Status> {
+        if caps.gateway.contains(gateway_caps::EVALUATE_SOLVE) {
+            let request = gw::SolveRequest {
+                definition: Some(definition),
+                allow_result_return: true,
+                allow_result_array_ref: true,
+                evaluate: true,
+                ..Default::default()
+            };
+            let response = self.client.solve(request).await?.into_inner();
+            return result_ref(response);
+        }
+        let reference = self.solve(definition).await?;
+        let request = gw::StatFileRequest {
+            r#ref: reference.clone(),
+            path: ".".to_string(),
+        };
+        self.client.stat_file(request).await?;
+        Ok(reference)
     }
 
     /// Read a whole file from a solved ref.
@@ -114,6 +140,27 @@ impl Bridge {
             range: None,
         };
         Ok(self.client.read_file(request).await?.into_inner().data)
+    }
+
+    /// Stat a path of a solved ref: `Ok(None)` when the daemon answers that
+    /// it is not there (or cannot be read), the status for transport errors.
+    pub async fn stat_file(
+        &mut self,
+        reference: &str,
+        path: &str,
+    ) -> Result<Option<crate::proto::fsutil::types::Stat>, tonic::Status> {
+        let request = gw::StatFileRequest {
+            r#ref: reference.to_string(),
+            path: path.to_string(),
+        };
+        match self.client.stat_file(request).await {
+            Ok(response) => Ok(response.into_inner().stat),
+            Err(status) if status.code() == tonic::Code::Unavailable => Err(status),
+            Err(status) => {
+                tracing::debug!(%path, message = %status.message(), "stat failed");
+                Ok(None)
+            }
+        }
     }
 
     /// Read a file of any size, in ranges of `READ_CHUNK` bytes (each
@@ -219,4 +266,16 @@ pub fn status_of(status: &tonic::Status) -> rpc::Status {
         message: status.message().to_string(),
         details: Vec::new(),
     }
+}
+
+/// The ref ID a solve answered with.
+fn result_ref(response: gw::SolveResponse) -> Result<String, tonic::Status> {
+    let from_result = response.result.and_then(|result| match result.result {
+        Some(gw::result::Result::Ref(r)) => Some(r.id),
+        Some(gw::result::Result::RefDeprecated(id)) => Some(id),
+        _ => None,
+    });
+    from_result
+        .or_else(|| Some(response.r#ref).filter(|r| !r.is_empty()))
+        .ok_or_else(|| tonic::Status::internal("solve returned no result reference"))
 }

@@ -3,12 +3,15 @@
 //! act on. The only module that does I/O with buildkitd.
 
 mod bridge;
+mod cachedir;
 pub mod connect;
 mod contexts;
 pub mod helper;
+mod mismatch;
 pub mod opts;
 mod pipelines;
 mod repositories;
+mod sourcedir;
 mod subrequests;
 
 use std::collections::BTreeMap;
@@ -201,6 +204,7 @@ async fn build(
         caps: &llb_caps,
         platform: &platform,
     };
+    let source_dir = sourcedir::resolve(bridge, caps, &context, &plan.package.name).await?;
     let resolver = contexts::Resolver {
         caps,
         inputs: &inputs,
@@ -230,6 +234,8 @@ async fn build(
         .as_ref()
         .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
         .transpose()?;
+    let cached_downloads =
+        cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan).await?;
     // The frontend's own binary packages the result, installs packages and
     // unpacks native sources.
     let needs_helper = plan.packaging.is_some()
@@ -254,8 +260,10 @@ async fn build(
         base,
         base_config,
         cache,
+        cached_downloads,
         context_name: options.context_key.clone(),
         context_excludes: vec![options.filename.clone()],
+        source_dir,
         session_id,
         platform,
         caps: llb_caps,
@@ -271,8 +279,21 @@ async fn build(
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    bridge.solve(definition).await.map_err(|status| {
+    // A wrong expected-sha256 surfaces only when the build runs: build now
+    // when the plan has such a source, so the error can be explained.
+    let explainable = plan.steps.iter().any(|step| {
+        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
+            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
+    });
+    let solved = match explainable {
+        true => bridge.solve_evaluated(definition, caps).await,
+        false => bridge.solve(definition).await,
+    };
+    solved.map_err(|status| {
         let mut failure = Failure::from(status);
+        if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
+            failure.0.message = line;
+        }
         if plan.insecure && failure.0.message.contains("security.insecure") {
             failure.0.message.push_str(
                 " (the build file's `capabilities.add` runs steps in security.insecure mode: \

@@ -81,6 +81,19 @@ pub(super) async fn solve(
     purpose: &str,
     label: String,
 ) -> Result<String, Failure> {
+    solve_filtered(bridge, context, patterns, Vec::new(), purpose, label).await
+}
+
+/// The context restricted to `include` minus `exclude` (BuildKit's
+/// patterns; a frontend input is taken whole).
+pub(super) async fn solve_filtered(
+    bridge: &mut Bridge,
+    context: &Context<'_>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    purpose: &str,
+    label: String,
+) -> Result<String, Failure> {
     let options = context.options;
     let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
     let state = match context.inputs.get(&options.context_key) {
@@ -89,7 +102,8 @@ pub(super) async fn solve(
             let local = LocalOptions {
                 session_id: context.session_id.map(str::to_string),
                 shared_key_hint: Some(format!("{}:{purpose}", options.context_key)),
-                include_patterns: patterns,
+                include_patterns: include,
+                exclude_patterns: exclude,
                 ..Default::default()
             };
             graph.local(&options.context_key, &local, OpInfo::named(label))

@@ -121,6 +121,9 @@ enum Compression {
     Bzip2,
     Xz,
     Zstd,
+    Lzip,
+    /// Not a compressed tar at all: a zip archive.
+    Zip,
 }
 
 fn sniff(magic: &[u8]) -> Compression {
@@ -129,11 +132,13 @@ fn sniff(magic: &[u8]) -> Compression {
         [b'B', b'Z', b'h', ..] => Compression::Bzip2,
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        [b'L', b'Z', b'I', b'P', ..] => Compression::Lzip,
+        [b'P', b'K', 0x03, 0x04, ..] | [b'P', b'K', 0x05, 0x06, ..] => Compression::Zip,
         _ => Compression::None,
     }
 }
 
-/// Unpack the tar `file` into `into`; returns how many members were written.
+/// Unpack the archive `file` (a tar, compressed or not, or a zip) into `into`; returns how many members were written.
 fn unpack(file: &Path, into: &Path, strip: u32, root: &Path) -> Result<usize, String> {
     let mut input = File::open(file).map_err(|e| e.to_string())?;
     let mut magic = [0u8; 6];
@@ -159,6 +164,8 @@ fn unpack(file: &Path, into: &Path, strip: u32, root: &Path) -> Result<usize, St
                 ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| format!("zstd: {e}"))?;
             unpack_tar(decoder, into, strip, root)
         }
+        Compression::Lzip => unpack_tar(lzma_rust2::LzipReader::new(input), into, strip, root),
+        Compression::Zip => unzip::unpack_zip(file, into, strip, root),
         Compression::Xz => {
             // lzma-rs decodes into a writer, not a reader: decompress into a
             // temporary file beside the output, removed afterwards.
@@ -363,6 +370,8 @@ fn no_symlink_between(root: &Path, target: &Path, raw: &Path) -> Result<(), Stri
     }
     Ok(())
 }
+
+mod unzip;
 
 #[cfg(test)]
 mod tests;

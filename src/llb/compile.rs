@@ -5,15 +5,18 @@
 //! `melange-out` tree, see [`package`]) or a copy of the `melange-out` tree
 //! onto scratch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
 use super::packaging::package;
-use super::sources;
-use crate::plan::{BuildPlan, PlannedStep, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
+use super::{cachefile, sources};
+use crate::plan::sources::NativeSource;
+use crate::plan::{
+    BuildPlan, PlannedStep, SourceDir, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR,
+};
 use crate::proto::pb;
 
 /// Where a filesystem given by the client comes from, once the gateway has
@@ -41,11 +44,18 @@ pub struct BuildInputs {
     pub base_config: ImageConfig,
     /// Contents of `/var/cache/melange`, when the client gave one.
     pub cache: Option<ContextSource>,
+    /// The `sha256:<hex>` / `sha512:<hex>` files the gateway found at the
+    /// top of `cache`: native fetches of those digests use them instead of
+    /// downloading (see [`super::cachefile`]).
+    pub cached_downloads: BTreeSet<String>,
     /// Local name of the build context (`context` unless `contextkey` says otherwise).
     pub context_name: String,
     /// Paths left out of the context transfer: the build file itself, so that
     /// editing a step does not change the workspace and re-run every step.
     pub context_excludes: Vec<String>,
+    /// The part of the context that becomes the workspace (the source dir)
+    /// and its `.melangeignore` patterns; only that part is transferred.
+    pub source_dir: SourceDir,
     /// Client session for local sources.
     pub session_id: Option<String>,
     /// Target platform.
@@ -83,8 +93,10 @@ impl BuildInputs {
             base,
             base_config: ImageConfig::default(),
             cache: None,
+            cached_downloads: BTreeSet::new(),
             context_name: "context".to_string(),
             context_excludes: vec![build_file.to_string()],
+            source_dir: SourceDir::default(),
             session_id: None,
             platform,
             caps: CapSet::all(),
@@ -124,7 +136,12 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     for step in &plan.steps {
         if let Some(source) = &step.source {
             let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
-            state = sources::native_step(&mut graph, step, source, state, helper)?;
+            let cached = match source {
+                NativeSource::Fetch(fetch) => {
+                    cachefile::cached_download(&mut graph, inputs, fetch)?
+                }
+            };
+            state = sources::native_step(&mut graph, step, source, state, helper, cached)?;
             continue;
         }
         state = run_step(
@@ -190,7 +207,8 @@ pub(super) fn context_state(
     }
 }
 
-/// `[1/N] environment`: the base with the build context in the workspace and
+/// `[1/N] environment`: the base with the source dir (the build context
+/// or one folder of it, minus `.melangeignore`'s paths) in the workspace and
 /// an empty output folder per package.
 fn workspace(
     graph: &mut Graph,
@@ -198,27 +216,44 @@ fn workspace(
     base: State,
     inputs: &BuildInputs,
 ) -> Result<State, LlbError> {
+    let source = &inputs.source_dir;
+    // Leaving the build file out only improves caching: on a daemon
+    // without the cap, send it along rather than fail. `.melangeignore`
+    // changes the workspace, so its patterns need the cap (`graph.local`
+    // fails naming it).
+    let mut exclude_patterns = if graph.caps().supports(caps::SOURCE_LOCAL_EXCLUDE_PATTERNS) {
+        inputs.context_excludes.clone()
+    } else {
+        Vec::new()
+    };
+    exclude_patterns.extend(source.excludes.iter().cloned());
+    // Only the source dir is sent; without the include cap the whole
+    // context is, and the copy below still takes just the folder.
+    let include_patterns = match &source.dir {
+        Some(dir) if graph.caps().supports(caps::SOURCE_LOCAL_INCLUDE_PATTERNS) => {
+            vec![dir.clone()]
+        }
+        _ => Vec::new(),
+    };
     let options = LocalOptions {
         session_id: inputs.session_id.clone(),
         shared_key_hint: Some(inputs.context_name.clone()),
-        // Leaving the build file out only improves caching: on a daemon
-        // without the cap, send it along rather than fail.
-        exclude_patterns: if graph.caps().supports(caps::SOURCE_LOCAL_EXCLUDE_PATTERNS) {
-            inputs.context_excludes.clone()
-        } else {
-            Vec::new()
-        },
-
+        include_patterns,
+        exclude_patterns,
         ..Default::default()
     };
-    let context = graph.local(
-        &inputs.context_name,
-        &options,
-        OpInfo::named("load build context"),
-    )?;
+    let label = match &source.dir {
+        Some(dir) => format!("load source dir {dir}"),
+        None => "load build context".to_string(),
+    };
+    let context = graph.local(&inputs.context_name, &options, OpInfo::named(label))?;
+    let src = match &source.dir {
+        Some(dir) => format!("/{dir}/"),
+        None => "/".to_string(),
+    };
     let mut actions = vec![FileAction::Copy {
         from: context,
-        src: "/".into(),
+        src,
         dest: format!("{WORKSPACE_DIR}/"),
         contents_only: true,
         create_parents: true,

@@ -56,8 +56,10 @@ fn inputs(caps: CapSet) -> BuildInputs {
         base: ContextSource::Scratch,
         base_config: Default::default(),
         cache: None,
+        cached_downloads: Default::default(),
         context_name: "context".into(),
         context_excludes: vec!["package.yaml".into()],
+        source_dir: Default::default(),
         session_id: Some("sess".into()),
         platform: pb::Platform {
             architecture: "amd64".into(),

@@ -2,6 +2,7 @@
 //! [`crate::plan::BuildPlan`] to a Definition. Pure and deterministic: the
 //! same plan and inputs give byte-identical Definitions.
 
+pub mod cachefile;
 pub mod caps;
 mod compile;
 mod environment;
@@ -26,3 +27,5 @@ mod packaging_tests;
 mod sources_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workspace_tests;

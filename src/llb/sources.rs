@@ -29,16 +29,18 @@ const DOWNLOAD_DIR: &str = "/download";
 const UNPACKED_DIR: &str = "/unpacked";
 
 /// `step` (which has a native source) on top of `root`; `helper` is the
-/// frontend's own image.
+/// frontend's own image; `cached`, the file from the `melange-cache`
+/// context to use instead of downloading (llb/cachefile.rs).
 pub(super) fn native_step(
     graph: &mut Graph,
     step: &PlannedStep,
     source: &NativeSource,
     root: State,
     helper: State,
+    cached: Option<State>,
 ) -> Result<State, LlbError> {
     match source {
-        NativeSource::Fetch(fetch) => fetch_step(graph, step, fetch, root, helper),
+        NativeSource::Fetch(fetch) => fetch_step(graph, step, fetch, root, helper, cached),
     }
 }
 
@@ -48,26 +50,31 @@ fn fetch_step(
     fetch: &FetchSource,
     root: State,
     helper: State,
+    cached: Option<State>,
 ) -> Result<State, LlbError> {
     // Without the checksum cap (no known engine lacks it) BuildKit
-    // downloads unverified and the helper checks the SHA-256 itself.
-    let by_buildkit = graph.caps().supports(caps::SOURCE_HTTP_CHECKSUM);
+    // downloads unverified and the helper checks the SHA-256 itself; so it
+    // does for a cached copy, which BuildKit did not download.
+    let by_buildkit = graph.caps().supports(caps::SOURCE_HTTP_CHECKSUM) && cached.is_none();
     let checksum = fetch.digest.buildkit_checksum().filter(|_| by_buildkit);
-    let download = graph.http(
-        &fetch.uri,
-        &HttpOptions {
-            checksum: checksum.clone(),
-            filename: Some(fetch.file_name.clone()),
-            mode: None,
-        },
-        // BuildKit's mismatch error is `digest mismatch <actual>:
-        // <expected>` under this name: naming the URL and the expected
-        // digest here makes the failure say which file and which is which.
-        OpInfo::named(match &checksum {
-            Some(checksum) => format!("fetch {} (expected {checksum})", fetch.uri),
-            None => format!("fetch {}", fetch.uri),
-        }),
-    )?;
+    let download = match cached {
+        Some(file) => file,
+        None => graph.http(
+            &fetch.uri,
+            &HttpOptions {
+                checksum: checksum.clone(),
+                filename: Some(fetch.file_name.clone()),
+                mode: None,
+            },
+            // BuildKit's mismatch error is `digest mismatch <actual>:
+            // <expected>` under this name: naming the URL and the expected
+            // digest here makes the failure say which file and which is which.
+            OpInfo::named(match &checksum {
+                Some(checksum) => format!("fetch {} (expected {checksum})", fetch.uri),
+                None => format!("fetch {}", fetch.uri),
+            }),
+        )?,
+    };
     let mut args = vec![
         EXTRACT_SUBCOMMAND.to_string(),
         "--file".into(),

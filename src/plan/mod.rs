@@ -8,6 +8,7 @@ pub mod environment;
 mod library;
 mod options;
 pub mod packaging;
+pub mod sourcedir;
 pub mod sources;
 mod steps;
 mod vars;
@@ -26,6 +27,7 @@ pub use options::{
     list_arg, BuildOptions, ContextFile, ContextValue, Platform, BUILD_OPTIONS_ARG, ENV_FILE_ARG,
 };
 pub use packaging::{PackageSpec, PackagingSpec};
+pub use sourcedir::SourceDir;
 pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.

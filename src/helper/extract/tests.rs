@@ -102,12 +102,16 @@ fn every_compression_unpacks_the_same_tree() {
     lzma_rs::xz_compress(&mut &plain[..], &mut xz).unwrap();
     let zstd =
         ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let mut lz = lzma_rust2::LzipWriter::new(Vec::new(), lzma_rust2::LzipOptions::default());
+    lz.write_all(&plain).unwrap();
+    let lz = lz.finish().unwrap();
     for (label, bytes) in [
         ("tar", plain.clone()),
         ("gz", gzip(&plain)),
         ("bz2", bz.finish().unwrap()),
         ("xz", xz),
         ("zst", zstd),
+        ("lz", lz),
     ] {
         let (file, out) = setup(label, &format!("p.tar.{label}"), &bytes);
         let summary = extract(&args(&file, &out)).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -212,4 +216,109 @@ fn corrupt_archives_are_errors() {
     let (file, out) = setup("corrupt", "p.tar.gz", &[0x1f, 0x8b, 0, 1, 2, 3]);
     let error = extract(&args(&file, &out)).unwrap_err();
     assert!(error.starts_with("unpacking p.tar.gz"), "{error}");
+}
+
+/// A zip member to write (zip has no hard links).
+enum ZipMember<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a str, u32),
+    Symlink(&'a str, &'a str),
+}
+
+/// Zip bytes; names are written as given, so hostile archives can be made.
+fn zip(members: &[ZipMember]) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let time = zip::DateTime::from_date_and_time(2023, 11, 14, 22, 13, 20).unwrap();
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(time);
+    for member in members {
+        match member {
+            ZipMember::Dir(name) => writer
+                .add_directory(*name, options.unix_permissions(0o755))
+                .unwrap(),
+            ZipMember::File(name, data, mode) => {
+                writer
+                    .start_file(*name, options.unix_permissions(*mode))
+                    .unwrap();
+                writer.write_all(data.as_bytes()).unwrap();
+            }
+            ZipMember::Symlink(name, target) => {
+                writer.add_symlink(*name, *target, options).unwrap()
+            }
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn zip_archives_unpack_with_modes_links_and_archive_times() {
+    let bytes = zip(&[
+        ZipMember::Dir("p-1.0/"),
+        ZipMember::File("p-1.0/README", "hello\n", 0o644),
+        ZipMember::File("p-1.0/bin/run.sh", "#!/bin/sh\n", 0o755),
+        ZipMember::Symlink("p-1.0/bin/readme", "../README"),
+    ]);
+    // Told by its magic bytes, whatever the name says.
+    let (file, out) = setup("zip", "p-1.0.tar.gz", &bytes);
+    let summary = extract(&args(&file, &out)).unwrap();
+    // `p-1.0/` itself is stripped away: three members written.
+    assert!(summary.contains("3 members"), "{summary}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::read_to_string(out.join("README")).unwrap(), "hello\n");
+    let run = fs::metadata(out.join("bin/run.sh")).unwrap();
+    assert_eq!(run.permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        fs::read_link(out.join("bin/readme")).unwrap(),
+        Path::new("../README")
+    );
+    let mtime = filetime::FileTime::from_last_modification_time(&run);
+    assert_eq!(mtime.unix_seconds(), 1_700_000_000);
+    // The same archive unpacks to the same tree (no clock in it).
+    let (file2, out2) = setup("zip-again", "p.zip", &bytes);
+    extract(&args(&file2, &out2)).unwrap();
+    let meta2 = fs::metadata(out2.join("README")).unwrap();
+    assert_eq!(
+        filetime::FileTime::from_last_modification_time(&meta2),
+        filetime::FileTime::from_last_modification_time(&fs::metadata(out.join("README")).unwrap())
+    );
+}
+
+#[test]
+fn hostile_zip_archives_are_refused() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "zip-dotdot",
+            zip(&[ZipMember::File("p/../../evil", "x", 0o644)]),
+            "`..` component",
+        ),
+        (
+            "zip-absolute",
+            zip(&[ZipMember::File("/etc/evil", "x", 0o644)]),
+            "absolute path",
+        ),
+        (
+            "zip-link-out",
+            zip(&[ZipMember::Symlink("p/l", "../../outside")]),
+            "outside the unpacked tree",
+        ),
+        (
+            "zip-through-link",
+            zip(&[
+                ZipMember::Dir("p/d/"),
+                ZipMember::Symlink("p/l", "d"),
+                ZipMember::File("p/l/f", "x", 0o644),
+            ]),
+            "through the symbolic link",
+        ),
+    ];
+    for (label, bytes, want) in cases {
+        let (file, out) = setup(label, "a.zip", &bytes);
+        let error = extract(&args(&file, &out)).unwrap_err();
+        assert!(error.contains(want), "{label}: {error}");
+    }
+    let (file, out) = setup("zip-corrupt", "a.zip", b"PK\x03\x04 not really a zip");
+    let error = extract(&args(&file, &out)).unwrap_err();
+    assert!(error.contains("zip"), "{error}");
 }
