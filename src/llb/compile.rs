@@ -119,7 +119,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
         if let Some(source) = &step.source {
-            let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
+            let helper = helper_state(&mut graph, inputs, "a native source")?;
             state = sources::native_step(&mut graph, step, source, state, helper)?;
             continue;
         }

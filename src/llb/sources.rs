@@ -39,6 +39,9 @@ pub(super) fn native_step(
 ) -> Result<State, LlbError> {
     match source {
         NativeSource::Fetch(fetch) => fetch_step(graph, step, fetch, root, helper),
+        NativeSource::GitCheckout(git) => {
+            super::git::git_checkout_step(graph, step, git, root, helper)
+        }
     }
 }
 
