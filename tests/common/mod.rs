@@ -327,7 +327,8 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    /// Serve the files directly in `root` on `ip`, on a free port.
+    /// Serve the files under `root` (sub-folders too: a bare Git repository
+    /// for Git's "dumb" HTTP protocol) on `ip`, on a free port.
     pub fn start(ip: std::net::IpAddr, root: &Path) -> FileServer {
         use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
@@ -407,9 +408,7 @@ fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<
         .next()
         .unwrap_or("")
         .trim_start_matches('/');
-    let file = (!name.is_empty() && !name.contains('/') && !name.starts_with('.'))
-        .then(|| root.join(name))
-        .filter(|p| p.is_file());
+    let file = served_file(root, name);
     let (status, body) = match (method, file) {
         ("GET" | "HEAD", Some(path)) => ("200 OK", std::fs::read(path).ok()),
         ("GET" | "HEAD", None) => ("404 Not Found", None),
@@ -432,4 +431,20 @@ fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<
     if method == "GET" {
         let _ = conn.write_all(&body);
     }
+}
+
+/// The file `name` (a `/`-separated path from the request) names under
+/// `root`, if it is one: no empty, `.`-leading (so no `..`) or hidden
+/// component, and, links resolved, still inside `root`.
+fn served_file(root: &Path, name: &str) -> Option<PathBuf> {
+    let safe = !name.is_empty()
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'));
+    if !safe {
+        return None;
+    }
+    let path = root.join(name).canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    (path.starts_with(&root) && path.is_file()).then_some(path)
 }
