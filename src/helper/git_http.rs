@@ -31,8 +31,10 @@ pub struct RemoteRef {
     pub name: String,
 }
 
-/// The refs of the `http://` repository `repository`.
-pub fn ls_remote(repository: &str) -> Result<Vec<RemoteRef>, String> {
+/// The refs of the `http://` repository `repository`; `None` when the
+/// server wants credentials (HTTP 401/403): the helper has none, BuildKit
+/// alone gets the auth secrets.
+pub fn ls_remote(repository: &str) -> Result<Option<Vec<RemoteRef>>, String> {
     let mut url = format!(
         "{}/info/refs?service=git-upload-pack",
         repository.trim_end_matches('/')
@@ -45,6 +47,7 @@ pub fn ls_remote(repository: &str) -> Result<Vec<RemoteRef>, String> {
                     .content_type
                     .contains("application/x-git-upload-pack-advertisement");
                 return parse_advertisement(&response.body, smart)
+                    .map(Some)
                     .map_err(|e| format!("the refs {url} sent: {e}"));
             }
             301 | 302 | 303 | 307 | 308 => {
@@ -53,6 +56,7 @@ pub fn ls_remote(repository: &str) -> Result<Vec<RemoteRef>, String> {
                     .ok_or_else(|| format!("{url}: redirect without a Location"))?;
                 url = absolute(&url, &location)?;
             }
+            401 | 403 => return Ok(None),
             status => return Err(format!("asking {url} for its refs: HTTP {status}")),
         }
     }

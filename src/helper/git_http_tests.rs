@@ -130,7 +130,7 @@ fn ls_remote_follows_a_redirect_and_reads_smart_refs() {
         .into_bytes(),
     ];
     let (base, server) = serve(answers);
-    let refs = ls_remote(&format!("{base}/r.git/")).unwrap();
+    let refs = ls_remote(&format!("{base}/r.git/")).unwrap().unwrap();
     assert_eq!(refs.len(), 3);
     let seen = server.join().unwrap();
     assert!(
@@ -143,14 +143,16 @@ fn ls_remote_follows_a_redirect_and_reads_smart_refs() {
 }
 
 #[test]
-fn ls_remote_reports_http_errors() {
+fn ls_remote_reports_http_errors_and_wanted_credentials() {
     let (base, server) = serve(vec![
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_vec(),
     ]);
     let err = ls_remote(&format!("{base}/missing.git")).unwrap_err();
     assert!(
         err.contains("HTTP 404") && err.contains("/missing.git/info/refs"),
         "{err}"
     );
+    assert_eq!(ls_remote(&format!("{base}/private.git")).unwrap(), None);
     server.join().unwrap();
 }

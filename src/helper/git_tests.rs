@@ -210,3 +210,22 @@ fn the_tag_is_checked_on_an_http_server() {
     let err = git_checkout(&missing).unwrap_err();
     assert!(err.contains("has no tag v3.0"), "{err}");
 }
+
+#[test]
+fn a_server_wanting_credentials_leaves_the_tag_unchecked() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let repository = format!("http://{}/private.git", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = conn.read(&mut buf).unwrap();
+        conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+    });
+    let tree = checkout("tag-private");
+    let mut a = args(&tree);
+    a.repository = repository;
+    a.check_tag_http = true;
+    git_checkout(&a).unwrap();
+    assert!(tree.join(".git/refs/tags/v1.0").is_file());
+}
