@@ -53,7 +53,11 @@ fn gnu_hello_git_plans_a_native_checkout() {
             "testdata/gnu-hello-git/package.yaml",
             "--target",
             "workspace",
+            "--build-context",
         ])
+        .arg(format!(
+            "melange-environment=docker-image://{NO_GIT_ENV_IMAGE}"
+        ))
         .output()
         .expect("run melange-frontend plan");
     let stdout = String::from_utf8_lossy(&output.stdout);
