@@ -17,11 +17,15 @@
 //! source's ref, so its cache key is the commit: a warm rebuild does not
 //! contact the server.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::caps::*;
 use super::graph::{Graph, LlbError, OpInfo, State};
-use super::ops::{FileAction, GitOptions, Mount, Network};
+use super::ops::{FileAction, Mount, Network};
 use super::packaging::helper_exec;
 use crate::plan::git::{GitCheckoutSource, GitRef, TagCheck};
 use crate::plan::PlannedStep;
+use crate::proto::pb;
 
 /// The helper subcommand that checks and lays out a checkout.
 pub const GIT_CHECKOUT_SUBCOMMAND: &str = "git-checkout";
@@ -34,6 +38,75 @@ pub const AUTH_HEADER_SECRET: &str = "GIT_AUTH_HEADER";
 /// The client's SSH agent forward BuildKit mounts for SSH remotes
 /// (`--ssh default`).
 pub const SSH_SOCK_ID: &str = "default";
+
+/// Options of a Git source. The optional ones are dropped on a daemon that
+/// does not announce their cap: BuildKit would reject the op otherwise, and
+/// without them a public repository still works (a private one then fails
+/// with git's own authentication error), submodules are still fetched.
+#[derive(Debug, Clone, Default)]
+pub struct GitOptions {
+    /// Keep the `.git` directory (a shallow clone at the ref).
+    pub keep_git_dir: bool,
+    /// Secret holding a token for HTTP(S) remotes (`git.authtokensecret`;
+    /// BuildKit also tries `<id>.<host>`).
+    pub auth_token_secret: Option<String>,
+    /// Secret holding a whole `Authorization` header value
+    /// (`git.authheadersecret`).
+    pub auth_header_secret: Option<String>,
+    /// SSH agent socket forwarded by the client, for SSH remotes
+    /// (`git.mountsshsock`).
+    pub mount_ssh_sock: Option<String>,
+    /// Do not fetch submodules (`git.skipsubmodules`).
+    pub skip_submodules: bool,
+}
+
+impl Graph {
+    /// Git source: `remote` (a full URL) at `reference` (commit, tag or
+    /// branch). Optional attrs a daemon does not announce are left out
+    /// (documented on [`GitOptions`]).
+    pub fn git(
+        &mut self,
+        remote: &str,
+        reference: &str,
+        options: &GitOptions,
+        info: OpInfo,
+    ) -> Result<State, LlbError> {
+        let stripped = remote.split_once("://").map_or(remote, |(_, rest)| rest);
+        let identifier = if reference.is_empty() {
+            format!("git://{stripped}")
+        } else {
+            format!("git://{stripped}#{reference}")
+        };
+        let mut attrs = BTreeMap::from([("git.fullurl".to_string(), remote.to_string())]);
+        let mut needed = BTreeSet::from([SOURCE_GIT, SOURCE_GIT_FULL_URL]);
+        if options.keep_git_dir {
+            attrs.insert("git.keepgitdir".to_string(), "true".to_string());
+            needed.insert(SOURCE_GIT_KEEP_DIR);
+        }
+        let caps = self.caps().clone();
+        let mut optional = |cap: &'static str, key: &str, value: &str| {
+            if caps.supports(cap) {
+                attrs.insert(key.to_string(), value.to_string());
+                needed.insert(cap);
+            }
+        };
+        if let Some(secret) = &options.auth_token_secret {
+            optional(SOURCE_GIT_HTTP_AUTH, "git.authtokensecret", secret);
+        }
+        if let Some(secret) = &options.auth_header_secret {
+            optional(SOURCE_GIT_HTTP_AUTH, "git.authheadersecret", secret);
+        }
+        if let Some(id) = &options.mount_ssh_sock {
+            optional(SOURCE_GIT_MOUNT_SSH_SOCK, "git.mountsshsock", id);
+        }
+        if options.skip_submodules {
+            optional(SOURCE_GIT_SKIP_SUBMODULES, "git.skipsubmodules", "true");
+        }
+        let source = pb::SourceOp { identifier, attrs };
+        let op = self.op(Vec::new(), pb::op::Op::Source(source));
+        self.add(op, needed, info)
+    }
+}
 
 /// The Git source's options for `git`.
 pub fn git_options(git: &GitCheckoutSource) -> GitOptions {

@@ -14,10 +14,9 @@ pub mod sources;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
+pub use git::GitOptions;
 pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
-pub use ops::{
-    Exec, ExecOutputs, FileAction, GitOptions, HttpOptions, LocalOptions, Mount, Network, Sharing,
-};
+pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
 pub use packaging::signing_probe;
 
 #[cfg(test)]
