@@ -415,3 +415,116 @@ fn docker28_gnu_hello_from_a_git_tag() {
 fn docker20_gnu_hello_from_a_git_tag() {
     gnu_hello_git(Engine::Docker20);
 }
+
+/// A bare repository under `root/private.git` with one commit (a README),
+/// tagged `v1`; returns the commit id.
+fn tiny_repository(root: &Path) -> String {
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("README"), "private\n").unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "README"]);
+    let message = format!("private {}", root.display());
+    git(&work, &["commit", "-q", "-m", &message]);
+    git(&work, &["tag", "-a", "v1", "-m", "v1"]);
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    git(root, &["clone", "-q", "--bare", "work", "private.git"]);
+    git(&root.join("private.git"), &["update-server-info"]);
+    commit
+}
+
+/// A repository behind HTTP auth: without the `GIT_AUTH_TOKEN` secret
+/// BuildKit's fetch is refused; with it BuildKit sends the token (basic auth
+/// `x-access-token`, as the Dockerfile frontend's Git sources do) and the
+/// build works. The helper's tag check has no credentials: it warns.
+fn private_repository(engine: Engine) {
+    use base64::Engine as _;
+    no_git_env(engine);
+    let dir = scratch_dir("git-private");
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let commit = tiny_repository(&served);
+    let token = format!("token-{}", std::process::id());
+    let header = format!(
+        "basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+    );
+    let server = FileServer::start_with_auth(bridge_gateway(engine), &served, Some(header));
+    let repository = format!("{}/private.git", server.url());
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    let build_file = context.join("package.yaml");
+    std::fs::write(
+        &build_file,
+        format!(
+            "# syntax={FRONTEND_IMAGE}\npackage: {{name: private, version: '1', epoch: 0}}\n\
+             pipeline:\n  - uses: git-checkout\n    with:\n      repository: {repository}\n      \
+             tag: v1\n      expected-commit: {commit}\n  - runs: |\n      mkdir -p \
+             ${{{{targets.destdir}}}}\n      cp README ${{{{targets.destdir}}}}/\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(context.join("token"), &token).unwrap();
+    let args = ["--target", "workspace"];
+    let refused = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &context,
+        &dir.join("out-refused"),
+        &args,
+    );
+    assert!(
+        !refused.success,
+        "built without the token:\n{}",
+        refused.log
+    );
+    assert!(
+        server.requests().iter().any(|r| r.ends_with(" 401")),
+        "{:?}",
+        server.requests()
+    );
+    let secret = format!("id=GIT_AUTH_TOKEN,src={}", context.join("token").display());
+    let out = dir.join("out");
+    let built = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &context,
+        &out,
+        &["--target", "workspace", "--secret", &secret],
+    );
+    assert!(built.success, "build with the token failed:\n{}", built.log);
+    assert_eq!(read(&out.join("private/README")), "private\n");
+    assert!(
+        built.log.contains("wants credentials to list its refs"),
+        "{}",
+        built.log
+    );
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_private_repository_with_git_auth_token() {
+    private_repository(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_private_repository_with_git_auth_token() {
+    private_repository(Engine::Docker20);
+}
