@@ -144,8 +144,21 @@ fn hello_repository(root: &Path) -> (String, String) {
 }
 
 /// Make [`NO_GIT_ENV_IMAGE`] on `engine` from [`DEBIAN_BUILD_ENV_IMAGE`]
-/// (a Dockerfile build of a local image: nothing is pulled).
+/// (a Dockerfile build of a local image: nothing is pulled), once per
+/// engine in this process: a rebuild while another test of the same engine
+/// is between its cold and warm builds could give the tag a new image id
+/// and so a new environment under that test.
 fn no_git_env(engine: Engine) {
+    static MADE: std::sync::Mutex<Vec<Engine>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if made.contains(&engine) {
+        return;
+    }
+    make_no_git_env(engine);
+    made.push(engine);
+}
+
+fn make_no_git_env(engine: Engine) {
     let client = match engine {
         Engine::Docker28 => "hack/docker28",
         Engine::Docker20 => "hack/docker20",
@@ -207,7 +220,22 @@ fn hello_context(dir: &Path, repository: &str, commit: &str) -> PathBuf {
     context
 }
 
+/// Held by a test for its whole run: the tests of one engine run one after
+/// the other (the two engines in parallel). A concurrent build on the same
+/// daemon sends another `context` under the same shared key, and the warm
+/// rebuild's build-context copy then runs again instead of CACHED.
+fn engine_lock(engine: Engine) -> std::sync::MutexGuard<'static, ()> {
+    static LOCKS: [std::sync::Mutex<()>; 2] =
+        [std::sync::Mutex::new(()), std::sync::Mutex::new(())];
+    let lock = match engine {
+        Engine::Docker28 => &LOCKS[0],
+        Engine::Docker20 => &LOCKS[1],
+    };
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn gnu_hello_git(engine: Engine) {
+    let _engine = engine_lock(engine);
     no_git_env(engine);
     let dir = scratch_dir("gnu-hello-git");
     let served = dir.join("served");
@@ -455,6 +483,7 @@ fn tiny_repository(root: &Path) -> String {
 /// build works. The helper's tag check has no credentials: it warns.
 fn private_repository(engine: Engine) {
     use base64::Engine as _;
+    let _engine = engine_lock(engine);
     no_git_env(engine);
     let dir = scratch_dir("git-private");
     let served = dir.join("served");
