@@ -69,6 +69,10 @@ pub enum Command {
     /// In-build helper: verify and unpack a file a native `fetch` downloaded.
     #[command(hide = true)]
     Extract(crate::helper::ExtractArgs),
+    /// In-build helper: check and lay out a checkout a native
+    /// `git-checkout` got from BuildKit.
+    #[command(hide = true)]
+    GitCheckout(crate::helper::GitCheckoutArgs),
 }
 
 /// Arguments of `keygen`.

@@ -8,9 +8,12 @@
 
 pub mod environment;
 mod extract;
+mod git;
+mod git_http;
 mod layers;
 
 pub use extract::{extract, ExtractArgs};
+pub use git::{git_checkout, GitCheckoutArgs};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Extract(args) => in_build(melange_frontend::helper::extract(&args)),
+        Command::GitCheckout(args) => in_build(melange_frontend::helper::git_checkout(&args)),
         Command::Verify(args) => match cli::verify_command(&args) {
             Ok((lines, any_failed)) => {
                 let printed = report(Ok(lines.trim_end().to_string()));

@@ -33,6 +33,8 @@ fn every_corpus_file_decodes_plans_and_compiles() {
     );
     let mut failures = Vec::new();
     let mut steps = 0;
+    // `uses: git-checkout` steps done by BuildKit's Git source vs the script.
+    let (mut git_native, mut git_script) = (0, 0);
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(path).unwrap();
@@ -47,6 +49,13 @@ fn every_corpus_file_decodes_plans_and_compiles() {
         match plan::plan(&name, &config, &options, &library) {
             Ok(planned) => {
                 steps += planned.steps.len();
+                for step in &planned.steps {
+                    match &step.source {
+                        Some(plan::sources::NativeSource::GitCheckout(_)) => git_native += 1,
+                        _ if step.script.contains("[git-checkout]") => git_script += 1,
+                        _ => {}
+                    }
+                }
                 if let Err(e) = llb::compile(&planned, &inputs(&name)) {
                     failures.push(format!("llb: {name}: {e}"));
                 }
@@ -59,7 +68,14 @@ fn every_corpus_file_decodes_plans_and_compiles() {
         files.len() - failures.len(),
         files.len()
     );
+    eprintln!("git-checkout: {git_native} native, {git_script} script");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Nearly every Wolfi checkout is a tag pinned by expected-commit: those
+    // must go native (the rest: branches with history, cherry-picks, depth).
+    assert!(
+        git_native > 9 * git_script,
+        "{git_native} native vs {git_script} script"
+    );
 }
 
 fn inputs(file: &str) -> BuildInputs {

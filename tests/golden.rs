@@ -98,6 +98,26 @@ fn build_arg_environment_workspace_matches_golden() {
     check_golden("hello-build-arg.plan.json", &format!("{json}\n"));
 }
 
+/// A native `git-checkout`: the Git source at the commit (keepgitdir, auth
+/// attrs), the helper's `git-checkout` exec (no network: the build file's
+/// repository is https://, whose tag the helper does not check) and the copy
+/// into the workspace.
+#[test]
+fn git_checkout_plan_and_llb_match_golden() {
+    let json = in_repo(|| {
+        plan_command(&PlanArgs {
+            target: Some("workspace".into()),
+            ..args(
+                "gnu-hello-git/package.yaml",
+                &["melange-environment=docker-image://melange-test-env:debian-nogit"],
+                &["SOURCE_DATE_EPOCH=1700000000"],
+            )
+        })
+    })
+    .unwrap();
+    check_golden("gnu-hello-git.plan.json", &format!("{json}\n"));
+}
+
 #[test]
 fn packaging_metadata_matches_golden() {
     let json = in_repo(|| {

@@ -33,6 +33,12 @@ pub const SOURCE_GIT: &str = "source.git";
 pub const SOURCE_GIT_KEEP_DIR: &str = "source.git.keepgitdir";
 /// `git.fullurl` attr.
 pub const SOURCE_GIT_FULL_URL: &str = "source.git.fullurl";
+/// `git.authtokensecret` / `git.authheadersecret` attrs.
+pub const SOURCE_GIT_HTTP_AUTH: &str = "source.git.httpauth";
+/// `git.mountsshsock` attr.
+pub const SOURCE_GIT_MOUNT_SSH_SOCK: &str = "source.git.mountsshsock";
+/// `git.skipsubmodules` attr.
+pub const SOURCE_GIT_SKIP_SUBMODULES: &str = "source.git.skipsubmodules";
 /// Exec ops at all.
 pub const EXEC_META_BASE: &str = "exec.meta.base";
 /// A network mode other than the default.

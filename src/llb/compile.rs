@@ -135,11 +135,12 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
         if let Some(source) = &step.source {
-            let helper = helper_state(&mut graph, inputs, "a native `fetch`")?;
+            let helper = helper_state(&mut graph, inputs, "a native source")?;
             let cached = match source {
                 NativeSource::Fetch(fetch) => {
                     cachefile::cached_download(&mut graph, inputs, fetch)?
                 }
+                NativeSource::GitCheckout(_) => None,
             };
             state = sources::native_step(&mut graph, step, source, state, helper, cached)?;
             continue;

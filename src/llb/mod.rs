@@ -6,6 +6,7 @@ pub mod cachefile;
 pub mod caps;
 mod compile;
 mod environment;
+mod git;
 mod graph;
 pub mod image;
 mod ops;
@@ -15,12 +16,15 @@ pub mod sources;
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
 pub use environment::{context_files, package_records};
+pub use git::GitOptions;
 pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
 pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
 pub use packaging::signing_probe;
 
 #[cfg(test)]
 mod environment_tests;
+#[cfg(test)]
+mod git_tests;
 #[cfg(test)]
 mod packaging_tests;
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Op constructors on [`Graph`]: sources (image, local, http, git), exec with
-//! its mounts, file actions, and merge (with a copy-chain fallback).
+//! Op constructors on [`Graph`]: sources (image, local, http; the Git source
+//! is in `git.rs`), exec with its mounts, file actions, and merge (with a
+//! copy-chain fallback).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -273,31 +274,6 @@ impl Graph {
             identifier: url.to_string(),
             attrs,
         };
-        let op = self.op(Vec::new(), pb::op::Op::Source(source));
-        self.add(op, needed, info)
-    }
-
-    /// Git source: `remote` (a full URL) at `reference` (commit, tag or branch).
-    pub fn git(
-        &mut self,
-        remote: &str,
-        reference: &str,
-        keep_git_dir: bool,
-        info: OpInfo,
-    ) -> Result<State, LlbError> {
-        let stripped = remote.split_once("://").map_or(remote, |(_, rest)| rest);
-        let identifier = if reference.is_empty() {
-            format!("git://{stripped}")
-        } else {
-            format!("git://{stripped}#{reference}")
-        };
-        let mut attrs = BTreeMap::from([("git.fullurl".to_string(), remote.to_string())]);
-        let mut needed = BTreeSet::from([SOURCE_GIT, SOURCE_GIT_FULL_URL]);
-        if keep_git_dir {
-            attrs.insert("git.keepgitdir".to_string(), "true".to_string());
-            needed.insert(SOURCE_GIT_KEEP_DIR);
-        }
-        let source = pb::SourceOp { identifier, attrs };
         let op = self.op(Vec::new(), pb::op::Op::Source(source));
         self.add(op, needed, info)
     }

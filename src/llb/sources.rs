@@ -41,6 +41,9 @@ pub(super) fn native_step(
 ) -> Result<State, LlbError> {
     match source {
         NativeSource::Fetch(fetch) => fetch_step(graph, step, fetch, root, helper, cached),
+        NativeSource::GitCheckout(git) => {
+            super::git::git_checkout_step(graph, step, git, root, helper)
+        }
     }
 }
 

@@ -315,7 +315,15 @@ fn sources_have_buildkit_identifiers_and_attrs() {
         )
         .unwrap();
     let git = g
-        .git("https://example.com/r.git", "v1", true, OpInfo::default())
+        .git(
+            "https://example.com/r.git",
+            "v1",
+            &GitOptions {
+                keep_git_dir: true,
+                ..Default::default()
+            },
+            OpInfo::default(),
+        )
         .unwrap();
     let merged = g.merge(&[local, http, git], OpInfo::default()).unwrap();
     let def = g.finish(&merged);

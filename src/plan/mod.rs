@@ -5,6 +5,7 @@
 mod accounts;
 mod envfile;
 pub mod environment;
+pub mod git;
 mod library;
 mod options;
 pub mod packaging;
@@ -185,7 +186,8 @@ pub struct PlannedStep {
     pub env: BTreeMap<String, String>,
     /// Line of the step in the build file, for source maps.
     pub line: usize,
-    /// Set when BuildKit does the step natively (`uses: fetch`); `script`
+    /// Set when BuildKit does the step natively (`uses: fetch`,
+    /// `uses: git-checkout`); `script`
     /// is then empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<sources::NativeSource>,

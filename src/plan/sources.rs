@@ -66,6 +66,8 @@ pub struct FetchSource {
 pub enum NativeSource {
     /// `uses: fetch`.
     Fetch(FetchSource),
+    /// `uses: git-checkout` (plan/git.rs).
+    GitCheckout(super::git::GitCheckoutSource),
 }
 
 /// `uses: fetch` with its inputs bound (`inputs.*` in `vars`) as a native
@@ -143,7 +145,7 @@ fn boolean(value: &str) -> Option<bool> {
 
 /// `directory` normalized ("." and empty segments dropped); `None` when it
 /// is absolute or climbs out with `..`.
-fn relative_dir(dir: &str) -> Option<String> {
+pub(super) fn relative_dir(dir: &str) -> Option<String> {
     if dir.starts_with('/') {
         return None;
     }

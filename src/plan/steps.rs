@@ -456,12 +456,18 @@ impl<'l> Compiler<'l> {
             .last()
             .cloned()
             .unwrap_or_else(|| "the build file".to_string());
-        // The built-in `fetch` as a BuildKit source when its inputs allow
-        // (plan/sources.rs); a user's own `fetch` pipeline always runs.
+        // The built-in `fetch` and `git-checkout` as BuildKit sources when
+        // their inputs allow (plan/sources.rs, plan/git.rs); a user's own
+        // pipeline of the same name always runs.
         let native = match name {
             "fetch" if self.library.is_builtin(name) => {
                 super::sources::native_fetch(&scope.vars, &scope.working_directory)
             }
+            "git-checkout" if self.library.is_builtin(name) => super::git::native_git_checkout(
+                &scope.vars,
+                scope.env.get("SOURCE_DATE_EPOCH").map(String::as_str),
+                &scope.working_directory,
+            ),
             _ => None,
         };
         if let Some(source) = native {

@@ -327,8 +327,15 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    /// Serve the files directly in `root` on `ip`, on a free port.
+    /// Serve the files under `root` (sub-folders too: a bare Git repository
+    /// for Git's "dumb" HTTP protocol) on `ip`, on a free port.
     pub fn start(ip: std::net::IpAddr, root: &Path) -> FileServer {
+        FileServer::start_with_auth(ip, root, None)
+    }
+
+    /// [`FileServer::start`], answering 401 to requests whose
+    /// `Authorization` header is not `auth` (compared case-insensitively).
+    pub fn start_with_auth(ip: std::net::IpAddr, root: &Path, auth: Option<String>) -> FileServer {
         use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
         let listener = std::net::TcpListener::bind((ip, 0))
@@ -345,8 +352,8 @@ impl FileServer {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    let (root, log) = (root.clone(), log.clone());
-                    std::thread::spawn(move || serve_one(conn, &root, &log));
+                    let (root, log, auth) = (root.clone(), log.clone(), auth.clone());
+                    std::thread::spawn(move || serve_one(conn, &root, auth.as_deref(), &log));
                 }
             })
         };
@@ -385,7 +392,12 @@ impl Drop for FileServer {
     }
 }
 
-fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<Vec<String>>) {
+fn serve_one(
+    mut conn: std::net::TcpStream,
+    root: &Path,
+    auth: Option<&str>,
+    log: &std::sync::Mutex<Vec<String>>,
+) {
     use std::io::{Read, Write};
     let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
     let mut head = Vec::new();
@@ -407,10 +419,17 @@ fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<
         .next()
         .unwrap_or("")
         .trim_start_matches('/');
-    let file = (!name.is_empty() && !name.contains('/') && !name.starts_with('.'))
-        .then(|| root.join(name))
-        .filter(|p| p.is_file());
+    let file = served_file(root, name);
+    let authorized = auth.is_none_or(|want| {
+        head.lines().any(|line| {
+            line.split_once(':').is_some_and(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("authorization")
+                    && value.trim().eq_ignore_ascii_case(want)
+            })
+        })
+    });
     let (status, body) = match (method, file) {
+        _ if !authorized => ("401 Unauthorized", None),
         ("GET" | "HEAD", Some(path)) => ("200 OK", std::fs::read(path).ok()),
         ("GET" | "HEAD", None) => ("404 Not Found", None),
         _ => ("405 Method Not Allowed", None),
@@ -424,12 +443,33 @@ fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<
         .unwrap()
         .push(format!("{method} {target} {}", &status[..3]));
     let body = body.unwrap_or_default();
+    let challenge = if authorized {
+        ""
+    } else {
+        "WWW-Authenticate: Basic realm=\"test\"\r\n"
+    };
     let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\n{challenge}Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = conn.write_all(header.as_bytes());
     if method == "GET" {
         let _ = conn.write_all(&body);
     }
+}
+
+/// The file `name` (a `/`-separated path from the request) names under
+/// `root`, if it is one: no empty, `.`-leading (so no `..`) or hidden
+/// component, and, links resolved, still inside `root`.
+fn served_file(root: &Path, name: &str) -> Option<PathBuf> {
+    let safe = !name.is_empty()
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'));
+    if !safe {
+        return None;
+    }
+    let path = root.join(name).canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    (path.starts_with(&root) && path.is_file()).then_some(path)
 }

@@ -1,0 +1,559 @@
+//! End-to-end `uses: git-checkout` done by BuildKit's Git source: GNU hello's
+//! release tree committed and tagged in a bare repository, served over plain
+//! ("dumb") HTTP from the host (`git update-server-info`, no git server),
+//! built from testdata/gnu-hello-git in a Debian toolchain environment with
+//! no git (and no autotools) on Docker 28.5 and 20.10: signed APKs whose
+//! `usr/bin/hello` runs; a warm rebuild all CACHED with the server stopped;
+//! an expected-commit that is not the tag's fails naming both commits.
+//!
+//! The engine tests are ignored by plain `cargo test`; `hack/test` runs them
+//! with `--ignored`. The host needs git to make the repository.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::*;
+use melange_frontend::apk::sign::generate_key_pem;
+use melange_frontend::apk::tools::verify_file;
+use melange_frontend::apk::{ApkFile, Keyring, Verified};
+
+const EPOCH: &str = "SOURCE_DATE_EPOCH=1700000000";
+/// GNU hello's release tarball, cached by hack/test-env-debian.
+const HELLO_TARBALL: &str = "hello-2.10.tar.gz";
+/// The Debian toolchain environment without git and the autotools, made by
+/// [`no_git_env`]: a step that needed git, or a make that wanted to
+/// regenerate configure, would fail.
+const NO_GIT_ENV_IMAGE: &str = "melange-test-env:debian-nogit";
+
+/// The steps a workspace build of testdata/gnu-hello-git shows, in order.
+const STEPS: [&str; 11] = [
+    "[1/11] environment",
+    "[2/11] uses: git-checkout",
+    "[3/11] the checkout is a shallow clone at the tag",
+    "[4/11] uses: autoconf/configure",
+    "[5/11] uses: autoconf/make",
+    "[6/11] uses: autoconf/make-install › make -C \".\" install DESTDIR=\"/home/build/melange-out/hello\"…",
+    "[7/11] uses: autoconf/make-install › remove libtool archives",
+    "[8/11] uses: strip",
+    "[9/11] hello-doc: uses: split/manpages",
+    "[10/11] hello-doc: uses: split/infodir",
+    "[11/11] collect melange-out",
+];
+
+#[test]
+fn gnu_hello_git_plans_a_native_checkout() {
+    let output = Command::new(env!("CARGO_BIN_EXE_melange-frontend"))
+        .current_dir(repo())
+        .args([
+            "plan",
+            "testdata/gnu-hello-git/package.yaml",
+            "--target",
+            "workspace",
+            "--build-context",
+        ])
+        .arg(format!(
+            "melange-environment=docker-image://{NO_GIT_ENV_IMAGE}"
+        ))
+        .output()
+        .expect("run melange-frontend plan");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("plan JSON");
+    let step = &json["plan"]["steps"][0];
+    assert_eq!(step["name"], STEPS[1], "{stdout}");
+    assert_eq!(step["source"]["kind"], "git-checkout", "{stdout}");
+    assert_eq!(step["source"]["reference"]["name"], "v2.10", "{stdout}");
+    assert_eq!(step["script"], "", "{stdout}");
+}
+
+/// A bare repository of GNU hello's release tree under `root/hello.git`:
+/// commit 1 is the tree, tagged `v2.10` (annotated); commit 2 on top adds a
+/// file. The first commit's message names `root`, so every run has its own
+/// ids and BuildKit really fetches (a Git source is cached by its commit).
+/// Returns both commit ids.
+fn hello_repository(root: &Path) -> (String, String) {
+    let tarball = test_sources_dir().join(HELLO_TARBALL);
+    assert!(
+        tarball.is_file(),
+        "{} is missing: run hack/engines (it runs hack/test-env-debian)",
+        tarball.display()
+    );
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let run = |dir: &Path, args: &[&str]| {
+        let output = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "GNU hello")
+            .env("GIT_AUTHOR_EMAIL", "hello@example.org")
+            .env("GIT_COMMITTER_NAME", "GNU hello")
+            .env("GIT_COMMITTER_EMAIL", "hello@example.org")
+            .env("GIT_AUTHOR_DATE", "2014-11-16T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2014-11-16T12:00:00Z")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    run(
+        &work,
+        &[
+            "tar",
+            "-xzf",
+            &tarball.display().to_string(),
+            "--strip-components=1",
+        ],
+    );
+    run(&work, &["git", "init", "-q", "-b", "master"]);
+    run(&work, &["git", "add", "-A"]);
+    let message = format!("GNU hello 2.10\n\ntest run {}", root.display());
+    run(&work, &["git", "commit", "-q", "-m", &message]);
+    run(
+        &work,
+        &["git", "tag", "-a", "v2.10", "-m", "GNU hello 2.10"],
+    );
+    let first = run(&work, &["git", "rev-parse", "HEAD"]);
+    std::fs::write(work.join("AFTER-2.10"), "work after the release\n").unwrap();
+    run(&work, &["git", "add", "AFTER-2.10"]);
+    run(&work, &["git", "commit", "-q", "-m", "after 2.10"]);
+    let second = run(&work, &["git", "rev-parse", "HEAD"]);
+    run(root, &["git", "clone", "-q", "--bare", "work", "hello.git"]);
+    // One pack (a dumb fetch then asks for one file, not every object),
+    // then the files the dumb protocol reads: info/refs, objects/info/packs.
+    run(
+        &root.join("hello.git"),
+        &["git", "repack", "-a", "-d", "-q"],
+    );
+    run(&root.join("hello.git"), &["git", "update-server-info"]);
+    std::fs::remove_dir_all(&work).unwrap();
+    (first, second)
+}
+
+/// Make [`NO_GIT_ENV_IMAGE`] on `engine` from [`DEBIAN_BUILD_ENV_IMAGE`]
+/// (a Dockerfile build of a local image: nothing is pulled), once per
+/// engine in this process: a rebuild while another test of the same engine
+/// is between its cold and warm builds could give the tag a new image id
+/// and so a new environment under that test.
+fn no_git_env(engine: Engine) {
+    static MADE: std::sync::Mutex<Vec<Engine>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if made.contains(&engine) {
+        return;
+    }
+    make_no_git_env(engine);
+    made.push(engine);
+}
+
+fn make_no_git_env(engine: Engine) {
+    let client = match engine {
+        Engine::Docker28 => "hack/docker28",
+        Engine::Docker20 => "hack/docker20",
+    };
+    let dockerfile = format!(
+        "FROM {DEBIAN_BUILD_ENV_IMAGE}\n\
+         RUN rm -rf /usr/bin/git* /usr/lib/git-core /usr/bin/autoconf /usr/bin/autoheader \
+         /usr/bin/autoreconf /usr/bin/autom4te /usr/bin/automake* /usr/bin/aclocal* \
+         && ! command -v git && ! command -v autoconf && ! command -v automake\n"
+    );
+    let mut child = Command::new(repo().join(client))
+        .args(["build", "-q", "-t", NO_GIT_ENV_IMAGE, "-"])
+        .env("DOCKER_BUILDKIT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run docker build");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The lines BuildKit printed for the vertex whose name starts with
+/// `prefix`, other than its name and digest (`CACHED`, `DONE 0.0s`, its
+/// output …).
+fn vertex_lines(log: &str, prefix: &str) -> Vec<String> {
+    let Some(id) = log
+        .lines()
+        .filter_map(|line| line.strip_prefix('#')?.split_once(' '))
+        .find(|(_, text)| text.starts_with(prefix))
+        .map(|(id, _)| format!("#{id} "))
+    else {
+        return Vec::new();
+    };
+    log.lines()
+        .filter_map(|line| line.strip_prefix(&id))
+        // Docker 20.10's progress also prints each vertex's digest.
+        .filter(|text| !text.starts_with(prefix) && !text.starts_with("sha256:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A context for testdata/gnu-hello-git pointing at `repository`, `commit`.
+fn hello_context(dir: &Path, repository: &str, commit: &str) -> PathBuf {
+    let context = copy_package("gnu-hello-git", dir);
+    let file = context.join("package.yaml");
+    set_var(&file, "repository", repository);
+    set_var(&file, "commit", commit);
+    context
+}
+
+/// Held by a test for its whole run: the tests of one engine run one after
+/// the other (the two engines in parallel). A concurrent build on the same
+/// daemon sends another `context` under the same shared key, and the warm
+/// rebuild's build-context copy then runs again instead of CACHED.
+fn engine_lock(engine: Engine) -> std::sync::MutexGuard<'static, ()> {
+    static LOCKS: [std::sync::Mutex<()>; 2] =
+        [std::sync::Mutex::new(()), std::sync::Mutex::new(())];
+    let lock = match engine {
+        Engine::Docker28 => &LOCKS[0],
+        Engine::Docker20 => &LOCKS[1],
+    };
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn gnu_hello_git(engine: Engine) {
+    let _engine = engine_lock(engine);
+    no_git_env(engine);
+    let dir = scratch_dir("gnu-hello-git");
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let (tagged, later) = hello_repository(&served);
+    let mut server = FileServer::start(bridge_gateway(engine), &served);
+    let repository = format!("{}/hello.git", server.url());
+    let context = hello_context(&dir, &repository, &tagged);
+    let args = ["--target", "workspace", "--build-arg", EPOCH];
+
+    // Cold. The checkout is BuildKit's, by commit: a full fetch, which the
+    // dumb protocol serves (a tag ref would be a shallow fetch, which it
+    // cannot).
+    let out = dir.join("out");
+    let started = Instant::now();
+    let cold = build_in(engine, NO_GIT_ENV_IMAGE, &context, &out, &args);
+    let cold_time = started.elapsed();
+    assert!(cold.success, "build failed:\n{}", cold.log);
+    let steps = cold.steps();
+    let names: Vec<&str> = steps.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, STEPS, "{}", cold.log);
+    assert!(
+        steps[..10].iter().all(|(_, cached)| !cached),
+        "a cold build ran from cache: {steps:?}\n{}",
+        cold.log
+    );
+    let source = format!("git {repository} tag v2.10 (expected-commit {tagged})");
+    assert!(cold.log.contains(&source), "{}", cold.log);
+    assert!(
+        cold.log.contains(&format!(
+            "tag v2.10 of {repository} is commit {tagged}, as expected"
+        )),
+        "{}",
+        cold.log
+    );
+    // No script ran git: its log lines start with `[git-checkout]`.
+    assert!(!cold.log.contains("[git-checkout]"), "{}", cold.log);
+    // BuildKit fetched over the dumb protocol (the refs, then the pack),
+    // and the helper read the refs to check the tag.
+    let requests = server.requests();
+    let refs = "GET /hello.git/info/refs?service=git-upload-pack 200";
+    assert!(requests.iter().any(|r| r == refs), "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /hello.git/objects/pack/pack-") && r.ends_with(".pack 200")),
+        "{requests:#?}"
+    );
+
+    let files = tree(&out);
+    assert!(
+        files.iter().any(|f| f == "hello/usr/bin/hello"),
+        "{files:#?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f == "hello-doc/usr/share/man/man1/hello.1"),
+        "{files:#?}"
+    );
+    let (ok, stdout, stderr) = run_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &out,
+        "/o",
+        &["/o/hello/usr/bin/hello"],
+    );
+    assert!(ok, "hello failed: {stdout}{stderr}");
+    assert_eq!(stdout, "Hello, world!\n");
+
+    // Warm, with the server stopped: the Git source is keyed by the commit,
+    // so BuildKit asks no server and every step is CACHED.
+    server.stop();
+    let out_warm = dir.join("out-warm");
+    let started = Instant::now();
+    let warm = build_in(engine, NO_GIT_ENV_IMAGE, &context, &out_warm, &args);
+    let warm_time = started.elapsed();
+    assert!(
+        warm.success,
+        "warm rebuild without the server failed:\n{}",
+        warm.log
+    );
+    let steps = warm.steps();
+    assert_eq!(steps.len(), STEPS.len(), "{}", warm.log);
+    assert!(
+        steps.iter().all(|(_, cached)| *cached),
+        "not all CACHED: {steps:?}\n{}",
+        warm.log
+    );
+    // The Git source is not fetched again: BuildKit shows it resolved at
+    // once (its cache key is the commit), and the checkout step CACHED.
+    let source_lines = vertex_lines(&warm.log, &source);
+    assert!(
+        !source_lines.is_empty()
+            && source_lines
+                .iter()
+                .all(|l| l == "CACHED" || l == "DONE 0.0s"),
+        "{source_lines:?}\n{}",
+        warm.log
+    );
+    assert_eq!(
+        vertex_lines(&warm.log, &format!("check out {repository}")),
+        ["CACHED"],
+        "{}",
+        warm.log
+    );
+    assert_eq!(server.requests(), requests);
+    assert_eq!(tree(&out_warm), files);
+
+    // Signed packages from the warm cache, still without the server.
+    let (key, keys) = signing_key(&dir);
+    let secret = format!("id=melange.rsa,src={}", key.display());
+    let apks = dir.join("out-packages");
+    let packaged = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &context,
+        &apks,
+        &["--secret", &secret, "--build-arg", EPOCH],
+    );
+    assert!(packaged.success, "packages build failed:\n{}", packaged.log);
+    let keyring = Keyring::from_dir(&keys).unwrap();
+    for file in [
+        "APKINDEX.tar.gz",
+        "hello-2.10-r0.apk",
+        "hello-doc-2.10-r0.apk",
+    ] {
+        match verify_file(&apks.join("x86_64").join(file), &keyring) {
+            Ok(Verified::Signed { key }) => assert_eq!(key, "melange.rsa.pub"),
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+    let hello =
+        ApkFile::parse(&std::fs::read(apks.join("x86_64/hello-2.10-r0.apk")).unwrap()).unwrap();
+    assert!(hello.entries.iter().any(|e| e.path == "usr/bin/hello"));
+    let (ok, stdout, stderr) = run_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &apks,
+        "/o",
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/root && tar -xzf /o/x86_64/hello-2.10-r0.apk -C /tmp/root 2>/dev/null; \
+             /tmp/root/usr/bin/hello",
+        ],
+    );
+    assert!(ok, "hello from the .apk failed: {stdout}{stderr}");
+    assert_eq!(stdout, "Hello, world!\n");
+
+    // expected-commit is the later commit, not the tag's: the checkout
+    // step fails naming repository, tag, expected and actual commit.
+    let server = FileServer::start(bridge_gateway(engine), &served);
+    let repository = format!("{}/hello.git", server.url());
+    let wrong_dir = dir.join("wrong");
+    std::fs::create_dir_all(&wrong_dir).unwrap();
+    let wrong = hello_context(&wrong_dir, &repository, &later);
+    let failed = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &wrong,
+        &wrong_dir.join("out"),
+        &args,
+    );
+    assert!(
+        !failed.success,
+        "a tag/commit mismatch built:\n{}",
+        failed.log
+    );
+    let message = format!(
+        "git-checkout: expected-commit {later}, but tag v2.10 of {repository} is commit {tagged}"
+    );
+    assert!(
+        failed.log.contains(&message),
+        "no {message:?} in:\n{}",
+        failed.log
+    );
+
+    eprintln!(
+        "gnu-hello-git on {engine:?}: cold build {:.1}s, warm rebuild (server stopped) {:.1}s",
+        cold_time.as_secs_f64(),
+        warm_time.as_secs_f64()
+    );
+}
+
+/// A fresh signing key: `dir/melange.rsa` and `dir/keys/melange.rsa.pub`.
+fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
+    let (private, public) = generate_key_pem(2048).unwrap();
+    let key = dir.join("melange.rsa");
+    std::fs::write(&key, private).unwrap();
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
+    (key, keys)
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_gnu_hello_from_a_git_tag() {
+    gnu_hello_git(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_gnu_hello_from_a_git_tag() {
+    gnu_hello_git(Engine::Docker20);
+}
+
+/// A bare repository under `root/private.git` with one commit (a README),
+/// tagged `v1`; returns the commit id.
+fn tiny_repository(root: &Path) -> String {
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("README"), "private\n").unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "README"]);
+    let message = format!("private {}", root.display());
+    git(&work, &["commit", "-q", "-m", &message]);
+    git(&work, &["tag", "-a", "v1", "-m", "v1"]);
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    git(root, &["clone", "-q", "--bare", "work", "private.git"]);
+    git(&root.join("private.git"), &["update-server-info"]);
+    commit
+}
+
+/// A repository behind HTTP auth: without the `GIT_AUTH_TOKEN` secret
+/// BuildKit's fetch is refused; with it BuildKit sends the token (basic auth
+/// `x-access-token`, as the Dockerfile frontend's Git sources do) and the
+/// build works. The helper's tag check has no credentials: it warns.
+fn private_repository(engine: Engine) {
+    use base64::Engine as _;
+    let _engine = engine_lock(engine);
+    no_git_env(engine);
+    let dir = scratch_dir("git-private");
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let commit = tiny_repository(&served);
+    let token = format!("token-{}", std::process::id());
+    let header = format!(
+        "basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+    );
+    let server = FileServer::start_with_auth(bridge_gateway(engine), &served, Some(header));
+    let repository = format!("{}/private.git", server.url());
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    let build_file = context.join("package.yaml");
+    std::fs::write(
+        &build_file,
+        format!(
+            "# syntax={FRONTEND_IMAGE}\npackage: {{name: private, version: '1', epoch: 0}}\n\
+             pipeline:\n  - uses: git-checkout\n    with:\n      repository: {repository}\n      \
+             tag: v1\n      expected-commit: {commit}\n  - runs: |\n      mkdir -p \
+             ${{{{targets.destdir}}}}\n      cp README ${{{{targets.destdir}}}}/\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(context.join("token"), &token).unwrap();
+    let args = ["--target", "workspace"];
+    let refused = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &context,
+        &dir.join("out-refused"),
+        &args,
+    );
+    assert!(
+        !refused.success,
+        "built without the token:\n{}",
+        refused.log
+    );
+    assert!(
+        server.requests().iter().any(|r| r.ends_with(" 401")),
+        "{:?}",
+        server.requests()
+    );
+    let secret = format!("id=GIT_AUTH_TOKEN,src={}", context.join("token").display());
+    let out = dir.join("out");
+    let built = build_in(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        &context,
+        &out,
+        &["--target", "workspace", "--secret", &secret],
+    );
+    assert!(built.success, "build with the token failed:\n{}", built.log);
+    assert_eq!(read(&out.join("private/README")), "private\n");
+    assert!(
+        built.log.contains("wants credentials to list its refs"),
+        "{}",
+        built.log
+    );
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker28_private_repository_with_git_auth_token() {
+    private_repository(Engine::Docker28);
+}
+
+#[test]
+#[ignore = "needs the engines: run hack/test"]
+fn docker20_private_repository_with_git_auth_token() {
+    private_repository(Engine::Docker20);
+}
