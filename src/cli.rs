@@ -191,6 +191,10 @@ pub struct PlanArgs {
     /// Target platform (os/arch[/variant]).
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
+    /// The worker's platform, where the frontend's own image runs (its
+    /// steps declare it when the target is another)
+    #[arg(long, default_value = "linux/amd64")]
+    pub build_platform: String,
     /// Directory searched for `uses:` pipelines before the built-ins
     /// (repeatable; default: the build-arg MELANGE_PIPELINE_DIR, else
     /// `pipelines` — both relative to the build file's folder, as the
@@ -313,6 +317,13 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             ..Default::default()
         },
     );
+    let build = plan::Platform::parse(&args.build_platform)?;
+    inputs.build_platform = Some(pb::Platform {
+        architecture: build.architecture,
+        os: build.os,
+        variant: build.variant,
+        ..Default::default()
+    });
     if let Some(environment) = &plan.environment {
         for name in environment.named_contexts() {
             let value = options

@@ -19,6 +19,7 @@ fn args(file: &str, contexts: &[&str], build_args: &[&str]) -> PlanArgs {
         build_contexts: contexts.iter().map(|s| s.to_string()).collect(),
         target: None,
         platform: "linux/amd64".into(),
+        build_platform: "linux/amd64".into(),
         pipeline_dirs: Vec::new(),
         frontend_image: "melange-frontend:dev".into(),
     }

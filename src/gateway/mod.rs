@@ -71,10 +71,10 @@ pub async fn serve() -> Result<(), String> {
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
         Some(id) => subrequest(id),
-        None => build(&mut bridge, &caps, &raw).await.map(Answer::Build),
+        None => build(&mut bridge, &caps, &raw).await,
     };
     let returned = match outcome {
-        Ok(Answer::Build(id)) => bridge.return_result(Some(id), BTreeMap::new(), &caps).await,
+        Ok(Answer::Build { id, metadata }) => bridge.return_result(Some(id), metadata, &caps).await,
         Ok(Answer::Metadata(metadata)) => bridge.return_result(None, metadata, &caps).await,
         Err(Failure(status)) => {
             tracing::warn!(message = %status.message, "build failed");
@@ -86,8 +86,12 @@ pub async fn serve() -> Result<(), String> {
 
 /// What a successful request returns.
 enum Answer {
-    /// A solved build result (ref ID).
-    Build(String),
+    /// A solved build result (ref ID) and what the exporter should know of
+    /// it (its platform).
+    Build {
+        id: String,
+        metadata: BTreeMap<String, Vec<u8>>,
+    },
     /// Subrequest metadata, no filesystem.
     Metadata(BTreeMap<String, Vec<u8>>),
 }
@@ -150,7 +154,7 @@ async fn build(
     bridge: &mut Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
-) -> Result<String, Failure> {
+) -> Result<Answer, Failure> {
     let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
     // Keys only: build-arg values may be sensitive.
     tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
@@ -173,6 +177,13 @@ async fn build(
         .filter(|s| !s.is_empty());
     let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
     let platform = pb_platform(&options.build.platform);
+    // The helper (the frontend's own image) runs on the worker's platform.
+    let build_platform = caps.platforms.first().map(|worker| pb::Platform {
+        architecture: worker.architecture.clone(),
+        os: worker.os.clone(),
+        variant: worker.variant.clone(),
+        ..Default::default()
+    });
     let text = contexts::read_build_file(
         bridge,
         &options,
@@ -252,7 +263,8 @@ async fn build(
     let signing_key_id = match (&helper, &plan.packaging) {
         (Some(image), Some(_)) => {
             let session = session_id.as_deref().unwrap_or_default();
-            helper::signing_key_id(bridge, image, &platform, &llb_caps, session).await?
+            let probe_platform = build_platform.as_ref().unwrap_or(&platform);
+            helper::signing_key_id(bridge, image, probe_platform, &llb_caps, session).await?
         }
         _ => None,
     };
@@ -266,6 +278,7 @@ async fn build(
         source_dir,
         session_id,
         platform,
+        build_platform,
         caps: llb_caps,
         source: Some(SourceFile {
             filename: options.filename.clone(),
@@ -289,7 +302,7 @@ async fn build(
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
-    solved.map_err(|status| {
+    let id = solved.map_err(|status| {
         let mut failure = Failure::from(status);
         if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
             failure.0.message = line;
@@ -301,7 +314,33 @@ async fn build(
             );
         }
         failure
-    })
+    })?;
+    let metadata = BTreeMap::from([(
+        PLATFORMS_KEY.to_string(),
+        result_platforms(&options.build.platform),
+    )]);
+    Ok(Answer::Build { id, metadata })
+}
+
+/// BuildKit's exporter metadata key for the platforms of a result.
+const PLATFORMS_KEY: &str = "refs.platforms";
+
+/// The result's platform for the exporter: without it BuildKit takes a
+/// result for the daemon's own platform and, for `--platform linux/arm64`
+/// on an amd64 machine, warns that the result does not match.
+fn result_platforms(platform: &plan::Platform) -> Vec<u8> {
+    let mut id = format!("{}/{}", platform.os, platform.architecture);
+    let mut spec = serde_json::json!({
+        "architecture": platform.architecture,
+        "os": platform.os,
+    });
+    if !platform.variant.is_empty() {
+        id = format!("{id}/{}", platform.variant);
+        spec["variant"] = platform.variant.clone().into();
+    }
+    serde_json::json!({ "platforms": [{ "id": id, "platform": spec }] })
+        .to_string()
+        .into_bytes()
 }
 
 fn pb_platform(platform: &plan::Platform) -> pb::Platform {
@@ -316,4 +355,26 @@ fn pb_platform(platform: &plan::Platform) -> pb::Platform {
 /// An internal error as a status (used by helpers that cannot fail otherwise).
 fn internal(message: impl Into<String>) -> Failure {
     Failure::new(INTERNAL, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_platforms_name_the_target_as_buildkit_reads_them() {
+        let arm = plan::Platform::parse("linux/arm/v7").unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&arm)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"platforms": [{
+                "id": "linux/arm/v7",
+                "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}
+            }]})
+        );
+        let amd = plan::Platform::parse("linux/amd64").unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&amd)).unwrap();
+        assert_eq!(json["platforms"][0]["id"], "linux/amd64");
+        assert!(json["platforms"][0]["platform"].get("variant").is_none());
+    }
 }

@@ -60,6 +60,9 @@ pub struct BuildInputs {
     pub session_id: Option<String>,
     /// Target platform.
     pub platform: pb::Platform,
+    /// The worker's platform, where the frontend's own image (the helper)
+    /// exists and runs; `None`: the target's. See [`Graph::set_build_platform`].
+    pub build_platform: Option<pb::Platform>,
     /// LLB caps of the daemon.
     pub caps: CapSet,
     /// The build file, for source maps.
@@ -93,6 +96,7 @@ impl BuildInputs {
             base,
             base_config: ImageConfig::default(),
             cache: None,
+            build_platform: None,
             cached_downloads: BTreeSet::new(),
             context_name: "context".to_string(),
             context_excludes: vec![build_file.to_string()],
@@ -111,7 +115,7 @@ impl BuildInputs {
 
 /// Emit the Definition for `plan`.
 pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
-    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    let mut graph = new_graph(inputs);
     if inputs.no_cache {
         graph.ignore_cache_everywhere();
     }
@@ -166,6 +170,15 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     Ok(graph.finish(&result))
 }
 
+/// An empty graph for `inputs`' target, caps and build platform.
+pub(super) fn new_graph(inputs: &BuildInputs) -> Graph {
+    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    if let Some(build) = &inputs.build_platform {
+        graph.set_build_platform(build.clone());
+    }
+    graph
+}
+
 /// The frontend's own image, for the steps that run its binary.
 pub(super) fn helper_state(
     graph: &mut Graph,
@@ -177,8 +190,9 @@ pub(super) fn helper_state(
             "{what} needs the frontend's own image, and none was found"
         ))
     })?;
-    // One name for the image whoever uses it: the op is shared.
-    context_state(graph, helper, "packaging helper", inputs)
+    // One name for the image whoever uses it: the op is shared. It is the
+    // worker's image, whatever the target platform.
+    graph.on_build_platform(|graph| context_state(graph, helper, "packaging helper", inputs))
 }
 
 pub(super) fn context_state(

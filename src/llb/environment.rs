@@ -157,7 +157,7 @@ pub fn package_records(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Def
         .ok_or_else(|| {
             LlbError::InvalidDefinition("the environment's packages were not resolved".into())
         })?;
-    let mut graph = Graph::new(inputs.platform.clone(), inputs.caps.clone());
+    let mut graph = super::compile::new_graph(inputs);
     let helper = super::compile::helper_state(&mut graph, inputs, "installing packages")?;
     let (_, metas) = unpack_all(&mut graph, plan, installation, &helper, inputs)?;
     let step = &plan.environment_step;

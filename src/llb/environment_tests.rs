@@ -66,6 +66,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             os: "linux".into(),
             ..Default::default()
         },
+        build_platform: None,
         caps,
         source: None,
         helper: Some(ContextSource::Image(

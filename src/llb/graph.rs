@@ -92,6 +92,11 @@ pub struct Graph {
     metadata: BTreeMap<String, pb::OpMetadata>,
     locations: BTreeMap<String, Vec<usize>>,
     platform: pb::Platform,
+    /// The worker's platform when it differs from the target's: the
+    /// frontend's own image exists only for it, and its binary runs there.
+    build_platform: Option<pb::Platform>,
+    /// Ops whose filesystem is the frontend's image (build platform).
+    build_platform_ops: BTreeSet<String>,
     caps: CapSet,
     source: Option<SourceFile>,
     /// `--no-cache`: every op gets ignore-cache.
@@ -107,6 +112,8 @@ impl Graph {
             metadata: BTreeMap::new(),
             locations: BTreeMap::new(),
             platform,
+            build_platform: None,
+            build_platform_ops: BTreeSet::new(),
             caps,
             source: None,
             ignore_cache: false,
@@ -196,6 +203,46 @@ impl Graph {
     /// The platform every op carries.
     pub(super) fn platform(&self) -> pb::Platform {
         self.platform.clone()
+    }
+
+    /// The worker's platform, when the target is another (`--platform
+    /// linux/arm64` on an amd64 worker): the helper image is resolved for
+    /// it and the execs that run the helper declare it, so BuildKit neither
+    /// looks for an arm64 variant of the frontend's image nor runs its
+    /// binary under an emulator.
+    pub fn set_build_platform(&mut self, platform: pb::Platform) {
+        self.build_platform = (platform != self.platform).then_some(platform);
+    }
+
+    /// Add ops for the build platform: `add` runs with it as the graph's
+    /// platform, and the resulting state is known to be a build-platform
+    /// filesystem (an exec on it runs there too, see [`Graph::platform_for`]).
+    pub(super) fn on_build_platform(
+        &mut self,
+        add: impl FnOnce(&mut Graph) -> Result<State, LlbError>,
+    ) -> Result<State, LlbError> {
+        let Some(build) = self.build_platform.clone() else {
+            return add(self);
+        };
+        let target = std::mem::replace(&mut self.platform, build);
+        let state = add(self);
+        self.platform = target;
+        let state = state?;
+        if let Some(digest) = state.digest() {
+            self.build_platform_ops.insert(digest.to_string());
+        }
+        Ok(state)
+    }
+
+    /// The platform of an exec on `root`: the build platform for the
+    /// frontend's image, else the graph's.
+    pub(super) fn platform_for(&self, root: &State) -> pb::Platform {
+        match (&self.build_platform, root.digest()) {
+            (Some(build), Some(digest)) if self.build_platform_ops.contains(digest) => {
+                build.clone()
+            }
+            _ => self.platform(),
+        }
     }
 
     /// Make an op with the graph's platform.

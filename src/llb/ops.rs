@@ -318,7 +318,8 @@ impl Graph {
             network: network.into(),
             security: security.into(),
         };
-        let op = self.op(inputs.into_pb(), pb::op::Op::Exec(op));
+        let mut op = self.op(inputs.into_pb(), pb::op::Op::Exec(op));
+        op.platform = Some(self.platform_for(&exec.root));
         let state = self.add(op, needed, info)?;
         let binds = (1..next_output).map(|i| output(&state, i)).collect();
         Ok(ExecOutputs { root: state, binds })

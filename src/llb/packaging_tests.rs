@@ -31,6 +31,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
         source_dir: Default::default(),
         session_id: Some("sess".into()),
         platform: platform(),
+        build_platform: None,
         caps: CapSet::all(),
         source: None,
         helper: Some(ContextSource::Image(
@@ -278,4 +279,64 @@ fn signing_probe_is_never_cached_unique_per_session_and_secret_free() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("meta.ignorecache"), "{err}");
+}
+
+#[test]
+fn a_foreign_target_runs_the_helper_on_the_worker_platform() {
+    let arm64 = pb::Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        ..Default::default()
+    };
+    let mut cross = inputs(None);
+    cross.platform = arm64.clone();
+    cross.build_platform = Some(platform());
+    let def = compile_with(YAML, &[], &cross);
+    let platform_of = |op: &pb::Op| op.platform.clone().unwrap_or_default().architecture;
+    let all = ops(&def);
+    let image = |name: &str| {
+        all.iter()
+            .find_map(|(digest, op)| match &op.op {
+                Some(pb::op::Op::Source(s)) if s.identifier.contains(name) => {
+                    Some((digest.clone(), platform_of(op)))
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (helper_digest, helper_arch) = image("melange-frontend:dev");
+    assert_eq!(helper_arch, "amd64", "the helper image is the worker's");
+    assert_eq!(
+        image("busybox").1,
+        "arm64",
+        "the environment is the target's"
+    );
+    let execs: Vec<(String, String)> = all
+        .iter()
+        .filter_map(|(_, op)| match &op.op {
+            Some(pb::op::Op::Exec(exec)) => {
+                let root = &op.inputs[exec.mounts[0].input as usize].digest;
+                Some((root.clone(), platform_of(op)))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(execs.len() >= 2, "{execs:?}");
+    for (root, arch) in &execs {
+        let want = if *root == helper_digest {
+            "amd64"
+        } else {
+            "arm64"
+        };
+        assert_eq!(arch, want, "exec on {root}: {execs:?}");
+    }
+    assert!(execs.iter().any(|(root, _)| *root == helper_digest));
+
+    // The worker's platform given for a native build changes nothing.
+    let mut native = inputs(None);
+    native.build_platform = Some(platform());
+    assert_eq!(
+        compile_with(YAML, &[], &native),
+        compile_with(YAML, &[], &inputs(None))
+    );
 }

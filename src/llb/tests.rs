@@ -51,6 +51,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
         source_dir: Default::default(),
         session_id: Some("sess".into()),
         platform: platform(),
+        build_platform: None,
         caps,
         source: Some(SourceFile {
             filename: "package.yaml".into(),
