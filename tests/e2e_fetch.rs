@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 
 use common::*;
 use sha2::{Digest, Sha256, Sha512};
@@ -17,38 +16,6 @@ use sha2::{Digest, Sha256, Sha512};
 /// The Debian test environment without wget (or curl). Not the busybox
 /// one: its shell runs applets such as wget even without their links.
 const NO_WGET_ENV_IMAGE: &str = "melange-test-env:debian-nowget";
-
-/// Make [`NO_WGET_ENV_IMAGE`] on `engine` from [`DEBIAN_BUILD_ENV_IMAGE`] (a plain
-/// Dockerfile build of a local image: nothing is pulled).
-fn no_wget_env(engine: Engine) {
-    let client = match engine {
-        Engine::Docker28 => "hack/docker28",
-        Engine::Docker20 => "hack/docker20",
-    };
-    let dockerfile = format!(
-        "FROM {DEBIAN_BUILD_ENV_IMAGE}\nRUN rm -f /usr/bin/wget /usr/bin/curl && ! command -v wget && ! command -v curl\n"
-    );
-    let mut child = Command::new(repo().join(client))
-        .args(["build", "-q", "-t", NO_WGET_ENV_IMAGE, "-"])
-        .env("DOCKER_BUILDKIT", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run docker build");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dockerfile.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// `greet-1.0.tar.gz`: a script, a data file and a folder, one top folder.
 fn tarball() -> Vec<u8> {
@@ -112,7 +79,11 @@ pipeline:
 }
 
 fn native_fetch(engine: Engine) {
-    no_wget_env(engine);
+    derived_env(
+        engine,
+        NO_WGET_ENV_IMAGE,
+        "rm -f /usr/bin/wget /usr/bin/curl && ! command -v wget && ! command -v curl",
+    );
     let dir = scratch_dir("native-fetch");
     let served = dir.join("served");
     std::fs::create_dir_all(&served).unwrap();

@@ -11,15 +11,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use common::*;
-use melange_frontend::apk::sign::generate_key_pem;
-use melange_frontend::apk::tools::verify_file;
-use melange_frontend::apk::{ApkFile, Keyring, Verified};
 
 const EPOCH: &str = "SOURCE_DATE_EPOCH=1700000000";
 /// GNU hello's release tarball, cached by hack/test-env-debian.
@@ -154,41 +150,14 @@ fn no_git_env(engine: Engine) {
     if made.contains(&engine) {
         return;
     }
-    make_no_git_env(engine);
-    made.push(engine);
-}
-
-fn make_no_git_env(engine: Engine) {
-    let client = match engine {
-        Engine::Docker28 => "hack/docker28",
-        Engine::Docker20 => "hack/docker20",
-    };
-    let dockerfile = format!(
-        "FROM {DEBIAN_BUILD_ENV_IMAGE}\n\
-         RUN rm -rf /usr/bin/git* /usr/lib/git-core /usr/bin/autoconf /usr/bin/autoheader \
+    derived_env(
+        engine,
+        NO_GIT_ENV_IMAGE,
+        "rm -rf /usr/bin/git* /usr/lib/git-core /usr/bin/autoconf /usr/bin/autoheader \
          /usr/bin/autoreconf /usr/bin/autom4te /usr/bin/automake* /usr/bin/aclocal* \
-         && ! command -v git && ! command -v autoconf && ! command -v automake\n"
+         && ! command -v git && ! command -v autoconf && ! command -v automake",
     );
-    let mut child = Command::new(repo().join(client))
-        .args(["build", "-q", "-t", NO_GIT_ENV_IMAGE, "-"])
-        .env("DOCKER_BUILDKIT", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run docker build");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dockerfile.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    made.push(engine);
 }
 
 /// The lines BuildKit printed for the vertex whose name starts with
@@ -296,15 +265,7 @@ fn gnu_hello_git(engine: Engine) {
             .any(|f| f == "hello-doc/usr/share/man/man1/hello.1"),
         "{files:#?}"
     );
-    let (ok, stdout, stderr) = run_in(
-        engine,
-        NO_GIT_ENV_IMAGE,
-        &out,
-        "/o",
-        &["/o/hello/usr/bin/hello"],
-    );
-    assert!(ok, "hello failed: {stdout}{stderr}");
-    assert_eq!(stdout, "Hello, world!\n");
+    hello::workspace_hello_says_hello(engine, NO_GIT_ENV_IMAGE, &out);
 
     // Warm, with the server stopped: the Git source is keyed by the commit,
     // so BuildKit asks no server and every step is CACHED.
@@ -357,34 +318,8 @@ fn gnu_hello_git(engine: Engine) {
         &["--secret", &secret, "--build-arg", EPOCH],
     );
     assert!(packaged.success, "packages build failed:\n{}", packaged.log);
-    let keyring = Keyring::from_dir(&keys).unwrap();
-    for file in [
-        "APKINDEX.tar.gz",
-        "hello-2.10-r0.apk",
-        "hello-doc-2.10-r0.apk",
-    ] {
-        match verify_file(&apks.join("x86_64").join(file), &keyring) {
-            Ok(Verified::Signed { key }) => assert_eq!(key, "melange.rsa.pub"),
-            other => panic!("{file}: {other:?}"),
-        }
-    }
-    let hello =
-        ApkFile::parse(&std::fs::read(apks.join("x86_64/hello-2.10-r0.apk")).unwrap()).unwrap();
-    assert!(hello.entries.iter().any(|e| e.path == "usr/bin/hello"));
-    let (ok, stdout, stderr) = run_in(
-        engine,
-        NO_GIT_ENV_IMAGE,
-        &apks,
-        "/o",
-        &[
-            "sh",
-            "-c",
-            "mkdir /tmp/root && tar -xzf /o/x86_64/hello-2.10-r0.apk -C /tmp/root 2>/dev/null; \
-             /tmp/root/usr/bin/hello",
-        ],
-    );
-    assert!(ok, "hello from the .apk failed: {stdout}{stderr}");
-    assert_eq!(stdout, "Hello, world!\n");
+    hello::signed_hello_packages(&apks, &keys);
+    hello::packaged_hello_says_hello(engine, NO_GIT_ENV_IMAGE, &apks);
 
     // expected-commit is the later commit, not the tag's: the checkout
     // step fails naming repository, tag, expected and actual commit.
@@ -419,17 +354,6 @@ fn gnu_hello_git(engine: Engine) {
         cold_time.as_secs_f64(),
         warm_time.as_secs_f64()
     );
-}
-
-/// A fresh signing key: `dir/melange.rsa` and `dir/keys/melange.rsa.pub`.
-fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
-    let (private, public) = generate_key_pem(2048).unwrap();
-    let key = dir.join("melange.rsa");
-    std::fs::write(&key, private).unwrap();
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
-    (key, keys)
 }
 
 #[test]

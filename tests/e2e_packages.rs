@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
-use melange_frontend::apk::sign::generate_key_pem;
 use melange_frontend::apk::tools::verify_file;
 use melange_frontend::apk::{ApkFile, ApkIndex, EntryKind, Keyring, Verified};
 
@@ -20,17 +19,6 @@ const HELLO_FILES: [&str; 5] = [
     "x86_64/hello-doc-0.17-r1.apk",
     "x86_64/hello-env-0.17-r1.apk",
 ];
-
-/// A fresh signing key: `dir/melange.rsa` and `dir/keys/melange.rsa.pub`.
-fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
-    let (private, public) = generate_key_pem(2048).unwrap();
-    let key = dir.join("melange.rsa");
-    std::fs::write(&key, private).unwrap();
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
-    (key, keys)
-}
 
 fn verify_all(out: &Path, keys: &Path) -> Vec<String> {
     let keyring = Keyring::from_dir(keys).unwrap();

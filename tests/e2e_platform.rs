@@ -11,7 +11,6 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use melange_frontend::apk::sign::generate_key_pem;
 use melange_frontend::apk::verify::verify_package;
 use melange_frontend::apk::{ApkFile, Keyring, Verified};
 
@@ -65,12 +64,7 @@ fn assert_no_platform_warning(log: &str) {
 #[ignore = "needs the engines: run hack/test"]
 fn aarch64_packages_and_environment_on_an_amd64_worker() {
     let dir = scratch_dir("platform");
-    let (private, public) = generate_key_pem(2048).unwrap();
-    let key = dir.join("melange.rsa");
-    std::fs::write(&key, private).unwrap();
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(keys.join("melange.rsa.pub"), &public).unwrap();
+    let (key, keys) = signing_key(&dir);
     let secret = format!("id=melange.rsa,src={}", key.display());
 
     // 1. A data-only aarch64 package, its environment an empty folder
@@ -108,7 +102,7 @@ fn aarch64_packages_and_environment_on_an_amd64_worker() {
     let app = dir.join("app");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("package.yaml"), APP).unwrap();
-    std::fs::write(app.join("melange.rsa.pub"), &public).unwrap();
+    std::fs::copy(keys.join("melange.rsa.pub"), app.join("melange.rsa.pub")).unwrap();
     copy_tree(&packages, &app.join("packages"));
     for engine in [Engine::Docker28, Engine::Docker20] {
         let out = dir.join(format!("out-{engine:?}"));

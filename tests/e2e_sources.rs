@@ -9,13 +9,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::*;
-use melange_frontend::apk::sign::generate_key_pem;
-use melange_frontend::apk::tools::verify_file;
-use melange_frontend::apk::{ApkFile, Keyring, Verified};
+use melange_frontend::apk::ApkFile;
 
 const EPOCH: &str = "SOURCE_DATE_EPOCH=1700000000";
 
@@ -148,15 +145,7 @@ fn gnu_hello(engine: Engine) {
         assert!(!files.iter().any(|f| f == gone), "{gone} in {files:#?}");
     }
     // It runs in the environment it was built in and says hello.
-    let (ok, stdout, stderr) = run_in(
-        engine,
-        DEBIAN_BUILD_ENV_IMAGE,
-        &out,
-        "/o",
-        &["/o/hello/usr/bin/hello"],
-    );
-    assert!(ok, "hello failed: {stdout}{stderr}");
-    assert_eq!(stdout, "Hello, world!\n");
+    hello::workspace_hello_says_hello(engine, DEBIAN_BUILD_ENV_IMAGE, &out);
     // `strip` took the debugging symbols out (configure's default CFLAGS is
     // "-g -O2", so they were there).
     let (ok, stdout, stderr) = run_in(
@@ -221,21 +210,7 @@ fn gnu_hello(engine: Engine) {
             assert!(cached, "{name} ran again:\n{}", packaged.log);
         }
     }
-    let keyring = Keyring::from_dir(&keys).unwrap();
-    for file in [
-        "APKINDEX.tar.gz",
-        "hello-2.10-r0.apk",
-        "hello-doc-2.10-r0.apk",
-    ] {
-        match verify_file(&apks.join("x86_64").join(file), &keyring) {
-            Ok(Verified::Signed { key }) => assert_eq!(key, "melange.rsa.pub"),
-            other => panic!("{file}: {other:?}"),
-        }
-    }
-    let hello =
-        ApkFile::parse(&std::fs::read(apks.join("x86_64/hello-2.10-r0.apk")).unwrap()).unwrap();
-    let doc =
-        ApkFile::parse(&std::fs::read(apks.join("x86_64/hello-doc-2.10-r0.apk")).unwrap()).unwrap();
+    let (hello, doc) = hello::signed_hello_packages(&apks, &keys);
     let has = |apk: &ApkFile, path: &str| apk.entries.iter().any(|e| e.path == path);
     assert!(has(&hello, "usr/bin/hello"));
     assert!(!has(&hello, "usr/share/man"));
@@ -258,20 +233,7 @@ fn gnu_hello(engine: Engine) {
         hello.pkginfo.provides
     );
     // Unpacked from the package (as apk would install it), it says hello.
-    let (ok, stdout, stderr) = run_in(
-        engine,
-        DEBIAN_BUILD_ENV_IMAGE,
-        &apks,
-        "/o",
-        &[
-            "sh",
-            "-c",
-            "mkdir /tmp/root && tar -xzf /o/x86_64/hello-2.10-r0.apk -C /tmp/root 2>/dev/null; \
-             /tmp/root/usr/bin/hello",
-        ],
-    );
-    assert!(ok, "hello from the .apk failed: {stdout}{stderr}");
-    assert_eq!(stdout, "Hello, world!\n");
+    hello::packaged_hello_says_hello(engine, DEBIAN_BUILD_ENV_IMAGE, &apks);
 
     eprintln!(
         "gnu-hello on {engine:?}: cold build {:.1}s, warm rebuild {:.1}s, \
@@ -280,17 +242,6 @@ fn gnu_hello(engine: Engine) {
         warm_time.as_secs_f64(),
         packages_time.as_secs_f64()
     );
-}
-
-/// A fresh signing key: `dir/melange.rsa` and `dir/keys/melange.rsa.pub`.
-fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
-    let (private, public) = generate_key_pem(2048).unwrap();
-    let key = dir.join("melange.rsa");
-    std::fs::write(&key, private).unwrap();
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
-    (key, keys)
 }
 
 #[test]

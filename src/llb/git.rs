@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::caps::*;
 use super::graph::{Graph, LlbError, OpInfo, State};
-use super::ops::{FileAction, Mount, Network};
+use super::ops::{Mount, Network};
 use super::packaging::helper_exec;
 use crate::plan::git::{GitCheckoutSource, GitRef, TagCheck};
 use crate::plan::PlannedStep;
@@ -193,30 +193,10 @@ pub(super) fn git_checkout_step(
         lines: vec![step.line],
         ..Default::default()
     };
-    let checkout = graph
-        .exec(exec, info)?
-        .binds
-        .into_iter()
-        .next()
-        .ok_or_else(|| LlbError::InvalidDefinition("checkout step has no output mount".into()))?;
     let into = git.into.trim_end_matches('/');
     let dest = match git.destination.as_str() {
         "" => format!("{into}/"),
         dir => format!("{into}/{dir}/"),
     };
-    let copy = FileAction::Copy {
-        from: checkout,
-        src: "/".into(),
-        dest,
-        contents_only: true,
-        create_parents: true,
-        include: Vec::new(),
-        exclude: Vec::new(),
-    };
-    let info = OpInfo {
-        name: Some(step.name.clone()),
-        lines: vec![step.line],
-        ..Default::default()
-    };
-    graph.file(&root, vec![copy], info)
+    super::sources::run_and_copy_into(graph, exec, info, step, &root, dest)
 }

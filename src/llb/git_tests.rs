@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
+use super::test_support::*;
 use super::*;
-use crate::config;
-use crate::plan::{self, BuildOptions, ENVIRONMENT_CONTEXT};
 use crate::proto::pb;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -18,39 +17,11 @@ fn compile_git(with: &str, caps: CapSet) -> pb::Definition {
     let text = format!(
         "package: {{name: hello, version: '2.10', epoch: 0}}\npipeline:\n  - uses: git-checkout\n    with:\n      expected-commit: {COMMIT}\n{with}  - runs: ./configure\n"
     );
-    let config = config::load("package.yaml", &text).unwrap();
-    let options = BuildOptions {
-        named_contexts: BTreeMap::from([(
-            ENVIRONMENT_CONTEXT.into(),
-            "docker-image://busybox".into(),
-        )]),
-        target: Some("workspace".into()),
-        ..Default::default()
-    };
-    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
-    let mut inputs = BuildInputs::offline(
-        ContextSource::Image("docker.io/library/busybox:latest".into()),
-        "docker.io/library/melange-frontend:dev",
-        "package.yaml",
-        pb::Platform {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            ..Default::default()
-        },
-    );
-    inputs.caps = caps;
-    compile(&plan, &inputs).unwrap()
-}
-
-fn ops(def: &pb::Definition) -> Vec<pb::Op> {
-    def.def
-        .iter()
-        .map(|b| pb::Op::decode(b.as_slice()).unwrap())
-        .collect()
+    compile(&workspace_plan(&text), &offline_inputs(caps)).unwrap()
 }
 
 fn git_sources(def: &pb::Definition) -> Vec<pb::SourceOp> {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .filter_map(|op| match op.op {
             Some(pb::op::Op::Source(s)) if s.identifier.starts_with("git://") => Some(s),
@@ -61,7 +32,7 @@ fn git_sources(def: &pb::Definition) -> Vec<pb::SourceOp> {
 
 /// The helper exec's argv and network mode.
 fn helper(def: &pb::Definition) -> (Vec<String>, i32) {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .find_map(|op| match op.op {
             Some(pb::op::Op::Exec(e))
@@ -75,7 +46,7 @@ fn helper(def: &pb::Definition) -> (Vec<String>, i32) {
 }
 
 fn exec_text(def: &pb::Definition) -> String {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .filter_map(|op| match op.op {
             Some(pb::op::Op::Exec(e)) => e.meta.map(|m| m.args.join(" ")),
@@ -86,7 +57,7 @@ fn exec_text(def: &pb::Definition) -> String {
 }
 
 fn copy_dests(def: &pb::Definition) -> Vec<String> {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .filter_map(|op| match op.op {
             Some(pb::op::Op::File(f)) => Some(f.actions),

@@ -30,6 +30,8 @@ mod packaging_tests;
 #[cfg(test)]
 mod sources_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod workspace_tests;

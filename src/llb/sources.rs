@@ -16,7 +16,7 @@
 
 use super::caps;
 use super::graph::{Graph, LlbError, OpInfo, State};
-use super::ops::{FileAction, HttpOptions, Mount};
+use super::ops::{Exec, FileAction, HttpOptions, Mount};
 use super::packaging::{helper_exec, output_mount};
 use crate::plan::sources::{Digest, FetchSource, NativeSource};
 use crate::plan::PlannedStep;
@@ -126,16 +126,36 @@ fn fetch_step(
         lines: vec![step.line],
         ..Default::default()
     };
-    let unpacked = graph
+    let dest = format!("{}/", fetch.into.trim_end_matches('/'));
+    run_and_copy_into(graph, exec, info, step, &root, dest)
+}
+
+/// Run `exec` (the helper over a source, with one output mount), then copy
+/// that output into `dest` of `root` under the step's own numbered name:
+/// the `[k/N]` line is the copy, CACHED exactly when the step's result is.
+pub(super) fn run_and_copy_into(
+    graph: &mut Graph,
+    exec: Exec,
+    info: OpInfo,
+    step: &PlannedStep,
+    root: &State,
+    dest: String,
+) -> Result<State, LlbError> {
+    let output = graph
         .exec(exec, info)?
         .binds
         .into_iter()
         .next()
-        .ok_or_else(|| LlbError::InvalidDefinition("unpack step has no output mount".into()))?;
+        .ok_or_else(|| {
+            LlbError::InvalidDefinition(format!(
+                "{}: the helper step has no output mount",
+                step.name
+            ))
+        })?;
     let copy = FileAction::Copy {
-        from: unpacked,
+        from: output,
         src: "/".into(),
-        dest: format!("{}/", fetch.into.trim_end_matches('/')),
+        dest,
         contents_only: true,
         create_parents: true,
         include: Vec::new(),
@@ -146,5 +166,5 @@ fn fetch_step(
         lines: vec![step.line],
         ..Default::default()
     };
-    graph.file(&root, vec![copy], info)
+    graph.file(root, vec![copy], info)
 }

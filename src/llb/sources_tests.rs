@@ -2,13 +2,10 @@
 //! helper unpacks without network, the copy lands in the working directory,
 //! and the bytes are deterministic.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 
+use super::test_support::*;
 use super::*;
-use crate::config;
-use crate::plan::{self, BuildOptions, ENVIRONMENT_CONTEXT};
 use crate::proto::pb;
 
 const SHA: &str = "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b";
@@ -20,40 +17,11 @@ fn yaml(with: &str) -> String {
 }
 
 fn compile_fetch(with: &str, caps: CapSet) -> pb::Definition {
-    let text = yaml(with);
-    let config = config::load("package.yaml", &text).unwrap();
-    let options = BuildOptions {
-        named_contexts: BTreeMap::from([(
-            ENVIRONMENT_CONTEXT.into(),
-            "docker-image://busybox".into(),
-        )]),
-        target: Some("workspace".into()),
-        ..Default::default()
-    };
-    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
-    let mut inputs = BuildInputs::offline(
-        ContextSource::Image("docker.io/library/busybox:latest".into()),
-        "docker.io/library/melange-frontend:dev",
-        "package.yaml",
-        pb::Platform {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            ..Default::default()
-        },
-    );
-    inputs.caps = caps;
-    compile(&plan, &inputs).unwrap()
-}
-
-fn ops(def: &pb::Definition) -> Vec<pb::Op> {
-    def.def
-        .iter()
-        .map(|b| pb::Op::decode(b.as_slice()).unwrap())
-        .collect()
+    compile(&workspace_plan(&yaml(with)), &offline_inputs(caps)).unwrap()
 }
 
 fn http_source(def: &pb::Definition) -> pb::SourceOp {
-    let found: Vec<pb::SourceOp> = ops(def)
+    let found: Vec<pb::SourceOp> = decoded_ops(def)
         .into_iter()
         .filter_map(|op| match op.op {
             Some(pb::op::Op::Source(s)) if s.identifier.starts_with("https://") => Some(s),
@@ -66,7 +34,7 @@ fn http_source(def: &pb::Definition) -> pb::SourceOp {
 
 /// Every exec's arguments, joined (the scripts steps run).
 fn exec_text(def: &pb::Definition) -> String {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .filter_map(|op| match op.op {
             Some(pb::op::Op::Exec(e)) => e.meta.map(|m| m.args.join(" ")),
@@ -77,7 +45,7 @@ fn exec_text(def: &pb::Definition) -> String {
 }
 
 fn helper_args(def: &pb::Definition) -> Vec<String> {
-    ops(def)
+    decoded_ops(def)
         .into_iter()
         .find_map(|op| match op.op {
             Some(pb::op::Op::Exec(e))
@@ -138,7 +106,7 @@ fn sha256_fetch_is_an_http_source_with_its_checksum() {
             .any(|n| *n == "unpack hello-2.10.tar.gz ([2/4] uses: fetch)"),
         "{names:?}"
     );
-    let copy_dest = ops(&def).into_iter().find_map(|op| match op.op {
+    let copy_dest = decoded_ops(&def).into_iter().find_map(|op| match op.op {
         Some(pb::op::Op::File(f)) => f.actions.into_iter().find_map(|a| match a.action {
             Some(pb::file_action::Action::Copy(c))
                 if c.src == "/" && c.dest.starts_with("/home/build/src") =>
@@ -204,7 +172,7 @@ fn inputs_the_source_cannot_express_keep_the_script() {
         &format!("      expected-sha256: {SHA}\n      directory: ../elsewhere\n"),
         CapSet::all(),
     );
-    assert!(ops(&def).iter().all(|op| !matches!(&op.op,
+    assert!(decoded_ops(&def).iter().all(|op| !matches!(&op.op,
         Some(pb::op::Op::Source(s)) if s.identifier.starts_with("https://"))));
     assert!(exec_text(&def).contains("wget"));
 }

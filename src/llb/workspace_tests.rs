@@ -1,41 +1,19 @@
 //! The workspace's source dir: which part of the context is transferred and
 //! copied, and `.melangeignore`'s patterns on the local source.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 
+use super::test_support::*;
 use super::*;
-use crate::config;
-use crate::plan::{self, BuildOptions, SourceDir, ENVIRONMENT_CONTEXT};
+use crate::plan::SourceDir;
 use crate::proto::pb;
 
 const YAML: &str = "package: {name: hello, version: 1, epoch: 0}\npipeline:\n  - runs: echo 1\n";
 
 fn compile_with(source_dir: SourceDir, caps: CapSet) -> Result<pb::Definition, LlbError> {
-    let config = config::load("package.yaml", YAML).unwrap();
-    let options = BuildOptions {
-        named_contexts: BTreeMap::from([(
-            ENVIRONMENT_CONTEXT.into(),
-            "docker-image://busybox".into(),
-        )]),
-        target: Some("workspace".into()),
-        ..Default::default()
-    };
-    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
-    let mut inputs = BuildInputs::offline(
-        ContextSource::Image("docker.io/library/busybox:latest".into()),
-        "docker.io/library/melange-frontend:dev",
-        "package.yaml",
-        pb::Platform {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            ..Default::default()
-        },
-    );
+    let mut inputs = offline_inputs(caps);
     inputs.source_dir = source_dir;
-    inputs.caps = caps;
-    compile(&plan, &inputs)
+    compile(&workspace_plan(YAML), &inputs)
 }
 
 fn ops(def: &pb::Definition) -> Vec<pb::Op> {

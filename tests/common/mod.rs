@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub mod hello;
 
 /// The frontend image the tests' `# syntax=` lines name; [`build`] points
 /// them at [`frontend_image`] instead.
@@ -472,4 +475,42 @@ fn served_file(root: &Path, name: &str) -> Option<PathBuf> {
     let path = root.join(name).canonicalize().ok()?;
     let root = root.canonicalize().ok()?;
     (path.starts_with(&root) && path.is_file()).then_some(path)
+}
+
+/// A fresh signing key: `dir/melange.rsa` and `dir/keys/melange.rsa.pub`.
+pub fn signing_key(dir: &Path) -> (PathBuf, PathBuf) {
+    let (private, public) = melange_frontend::apk::sign::generate_key_pem(2048).unwrap();
+    let key = dir.join("melange.rsa");
+    std::fs::write(&key, private).unwrap();
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("melange.rsa.pub"), public).unwrap();
+    (key, keys)
+}
+
+/// Tag `tag` on `engine`: [`DEBIAN_BUILD_ENV_IMAGE`] after the shell
+/// command `run` (which takes tools out, to show a build does not need
+/// them). A plain Dockerfile build of a local image: nothing is pulled.
+pub fn derived_env(engine: Engine, tag: &str, run: &str) {
+    let dockerfile = format!("FROM {DEBIAN_BUILD_ENV_IMAGE}\nRUN {run}\n");
+    let mut child = Command::new(client(engine))
+        .args(["build", "-q", "-t", tag, "-"])
+        .env("DOCKER_BUILDKIT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run docker build");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
