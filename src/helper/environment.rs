@@ -114,7 +114,7 @@ pub struct FinishEnvironmentArgs {
     pub root: PathBuf,
     /// Folder with each package's own layer as `<name>-<version>/`: file
     /// conflicts and links over folders are settled as apk does
-    /// ([`super::layers`]).
+    /// (`helper/layers.rs`).
     #[arg(long)]
     pub layers: Option<PathBuf>,
 }
