@@ -16,23 +16,11 @@ use sha2::{Digest, Sha256, Sha512};
 
 /// A tarball unique to this run, so no earlier download can stand in.
 fn tarball(token: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data) in [
-        ("greet-1.0/greet.sh", "#!/bin/sh\necho hi\n".to_string()),
-        ("greet-1.0/token", format!("{token}\n")),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_path(path).unwrap();
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        builder.append(&header, data.as_bytes()).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+    let token = format!("{token}\n");
+    tar_gz(&[
+        ("greet-1.0/greet.sh", "#!/bin/sh\necho hi\n", 0o644),
+        ("greet-1.0/token", &token, 0o644),
+    ])
 }
 
 /// The same members as a zip archive (unpacked by the helper too).

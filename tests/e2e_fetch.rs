@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use common::*;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -19,27 +17,14 @@ const NO_WGET_ENV_IMAGE: &str = "melange-test-env:debian-nowget";
 
 /// `greet-1.0.tar.gz`: a script, a data file and a folder, one top folder.
 fn tarball() -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, data, mode) in [
+    tar_gz(&[
         (
             "greet-1.0/greet.sh",
             "#!/bin/sh\necho hi from greet\n",
             0o755,
         ),
         ("greet-1.0/share/msg", "hello\n", 0o644),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_path(path).unwrap();
-        header.set_mode(mode);
-        header.set_size(data.len() as u64);
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        builder.append(&header, data.as_bytes()).unwrap();
-    }
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+    ])
 }
 
 fn package_yaml(sha256: &str, sha512: &str) -> String {

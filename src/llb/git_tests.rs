@@ -45,17 +45,6 @@ fn helper(def: &pb::Definition) -> (Vec<String>, i32) {
         .expect("the checkout exec")
 }
 
-fn exec_text(def: &pb::Definition) -> String {
-    decoded_ops(def)
-        .into_iter()
-        .filter_map(|op| match op.op {
-            Some(pb::op::Op::Exec(e)) => e.meta.map(|m| m.args.join(" ")),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn copy_dests(def: &pb::Definition) -> Vec<String> {
     decoded_ops(def)
         .into_iter()

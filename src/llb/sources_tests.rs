@@ -32,18 +32,6 @@ fn http_source(def: &pb::Definition) -> pb::SourceOp {
     found.into_iter().next().unwrap()
 }
 
-/// Every exec's arguments, joined (the scripts steps run).
-fn exec_text(def: &pb::Definition) -> String {
-    decoded_ops(def)
-        .into_iter()
-        .filter_map(|op| match op.op {
-            Some(pb::op::Op::Exec(e)) => e.meta.map(|m| m.args.join(" ")),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn helper_args(def: &pb::Definition) -> Vec<String> {
     decoded_ops(def)
         .into_iter()

@@ -49,3 +49,15 @@ pub(super) fn decoded_ops(def: &pb::Definition) -> Vec<pb::Op> {
         .map(|b| pb::Op::decode(b.as_slice()).unwrap())
         .collect()
 }
+
+/// Every exec's arguments, joined (the scripts steps run).
+pub(super) fn exec_text(def: &pb::Definition) -> String {
+    decoded_ops(def)
+        .into_iter()
+        .filter_map(|op| match op.op {
+            Some(pb::op::Op::Exec(e)) => e.meta.map(|m| m.args.join(" ")),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

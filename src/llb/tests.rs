@@ -4,7 +4,7 @@ use prost::Message;
 
 use super::*;
 use crate::config;
-use crate::plan::{self, BuildOptions, ENVIRONMENT_CONTEXT};
+use crate::plan::{self, BuildOptions};
 use crate::proto::pb;
 
 fn platform() -> pb::Platform {
@@ -67,18 +67,8 @@ fn inputs(caps: CapSet) -> BuildInputs {
 }
 
 fn compile_yaml(caps: CapSet) -> pb::Definition {
-    let config = config::load("package.yaml", YAML).unwrap();
     // The pipeline steps alone; packaging has its own tests.
-    let options = BuildOptions {
-        named_contexts: BTreeMap::from([(
-            ENVIRONMENT_CONTEXT.into(),
-            "docker-image://busybox".into(),
-        )]),
-        target: Some("workspace".into()),
-        ..Default::default()
-    };
-    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
-    compile(&plan, &inputs(caps)).unwrap()
+    compile(&test_support::workspace_plan(YAML), &inputs(caps)).unwrap()
 }
 
 #[test]

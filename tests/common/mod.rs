@@ -514,3 +514,22 @@ pub fn derived_env(engine: Engine, tag: &str, run: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A gzipped tarball of `members` (path, content, mode), every mtime fixed:
+/// the bytes depend on the members alone.
+pub fn tar_gz(members: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data, mode) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).unwrap();
+        header.set_mode(*mode);
+        header.set_size(data.len() as u64);
+        header.set_mtime(1_700_000_000);
+        header.set_cksum();
+        builder.append(&header, data.as_bytes()).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
