@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 
 use super::compile::{BuildInputs, ContextSource};
 use super::graph::{Graph, LlbError, OpInfo, State};
+use super::helper::{helper_exec, output_mount};
 use super::ops::{Exec, FileAction, HttpOptions, LocalOptions, Mount, Network};
-use super::packaging::{helper_exec, output_mount};
 use crate::plan::environment::{
     FinishSpec, InstallPackage, Installation, Location, APK_INPUT, FINISH_SPEC_DIR,
     FINISH_SPEC_FILE, FINISH_SUBCOMMAND, INSTALL_SUBCOMMAND, LAYERS_DIR, LAYER_DIR, META_DIR,

@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::caps::*;
 use super::graph::{Graph, LlbError, OpInfo, State};
+use super::helper::helper_exec;
 use super::ops::{Mount, Network};
-use super::packaging::helper_exec;
 use crate::plan::git::{GitCheckoutSource, GitRef, TagCheck};
 use crate::plan::PlannedStep;
 use crate::proto::pb;

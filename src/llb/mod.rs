@@ -8,6 +8,7 @@ mod compile;
 mod environment;
 mod git;
 mod graph;
+mod helper;
 pub mod image;
 mod ops;
 pub mod packaging;

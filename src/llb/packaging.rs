@@ -13,15 +13,13 @@
 //! In both, the private key is an optional secret mount: BuildKit keeps
 //! secrets out of the definition and of cache keys, so it never appears
 //! in the LLB.
-
-use std::collections::BTreeMap;
-
 use super::compile::ContextSource;
 use super::graph::{Graph, LlbError, OpInfo, State};
-use super::ops::{Exec, FileAction, Mount, Network};
+use super::helper::{helper_exec, output_mount};
+use super::ops::{FileAction, Mount};
 use crate::plan::packaging::{
-    HELPER_BINARY, HELPER_SUBCOMMAND, PACKAGES_DIR, PROBE_SUBCOMMAND, SIGNING_SECRET_ID,
-    SIGNING_SECRET_PATH, SPEC_DIR, SPEC_FILE, TREE_DIR,
+    HELPER_SUBCOMMAND, PACKAGES_DIR, PROBE_SUBCOMMAND, SIGNING_SECRET_ID, SIGNING_SECRET_PATH,
+    SPEC_DIR, SPEC_FILE, TREE_DIR,
 };
 use crate::plan::{BuildPlan, PackagingSpec, OUT_DIR};
 use crate::proto::pb;
@@ -145,32 +143,6 @@ pub fn signing_probe(
             LlbError::InvalidDefinition("signing probe has no output mount".into())
         })?;
     Ok(graph.finish(&result))
-}
-
-/// The helper binary with `args`, no network, as the image's user (root).
-pub(super) fn helper_exec(root: State, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
-    let mut argv = vec![HELPER_BINARY.to_string()];
-    argv.extend(args);
-    Exec {
-        args: argv,
-        env: BTreeMap::from([("PATH".to_string(), "/".to_string())]),
-        cwd: "/".into(),
-        user: String::new(),
-        network: Network::None,
-        root,
-        mounts,
-        insecure: false,
-    }
-}
-
-/// An empty writable mount whose result is an output of the exec.
-pub(super) fn output_mount(dest: &str) -> Mount {
-    Mount::Bind {
-        dest: dest.into(),
-        source: State::scratch(),
-        selector: None,
-        readonly: false,
-    }
 }
 
 /// The signing key, if the client passed it (never an error when absent).

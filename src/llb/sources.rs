@@ -16,8 +16,8 @@
 
 use super::caps;
 use super::graph::{Graph, LlbError, OpInfo, State};
+use super::helper::{helper_exec, output_mount};
 use super::ops::{Exec, FileAction, HttpOptions, Mount};
-use super::packaging::{helper_exec, output_mount};
 use crate::plan::sources::{Digest, FetchSource, NativeSource};
 use crate::plan::PlannedStep;
 
