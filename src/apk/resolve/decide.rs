@@ -39,10 +39,11 @@ impl Solver<'_, '_> {
             let pkg = p.pkg;
             let package = &db.pkgs[pkg];
             self.pkgs[pkg].dependencies_merged = false;
-            if reevaluate_deps && self.pkgs[pkg].selectable {
-                if (0..package.depends.len()).any(|i| !self.satisfiable(&package.depends[i], pkg)) {
-                    self.disqualify(pkg);
-                }
+            if reevaluate_deps
+                && self.pkgs[pkg].selectable
+                && (0..package.depends.len()).any(|i| !self.satisfiable(&package.depends[i], pkg))
+            {
+                self.disqualify(pkg);
             }
             if !self.pkgs[pkg].selectable {
                 continue;
