@@ -169,10 +169,11 @@ impl IndexRecord {
             't' => self.build_time = number()?,
             'c' => self.commit = value.into(),
             'k' => self.provider_priority = number()?,
-            'D' => self.depends = words(),
-            'p' => self.provides = words(),
-            'i' => self.install_if = words(),
-            'r' => self.replaces = words(),
+            // As apk: a list field given on several lines is one list.
+            'D' => self.depends.extend(words()),
+            'p' => self.provides.extend(words()),
+            'i' => self.install_if.extend(words()),
+            'r' => self.replaces.extend(words()),
             _ => self.other.push((key, value.into())),
         }
         Ok(())

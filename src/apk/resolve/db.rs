@@ -27,9 +27,9 @@ pub(super) struct Name {
     pub rdepends: Vec<NameId>,
     /// Names some provider of which has this name in its install_if.
     pub rinstall_if: Vec<NameId>,
-    /// apk's name priority for choosing what to decide next: 0 if only
-    /// packages of that name provide it, 1 if mixed, 2 if only provides.
-    pub priority: u8,
+    /// Some package of this very name provides it (not only provides of
+    /// other packages): such names are decided before purely virtual ones.
+    pub has_real: bool,
 }
 
 /// One way a package answers to a name.
@@ -59,6 +59,9 @@ pub(super) struct Pkg<'a> {
     pub provides: Vec<(NameId, Provide)>,
     pub install_if: Vec<Dep>,
     pub replaces: Vec<Dep>,
+    /// Names whose install_if may be completed by this package: the
+    /// reverse install_if links of its own name, then of each provide.
+    pub rinstall_if: Vec<NameId>,
     /// Why apk-tools would never install it (an unreadable `D:`, an unknown
     /// upper-case index field).
     pub broken: Option<String>,
@@ -97,7 +100,7 @@ impl<'a> Db<'a> {
             world: Vec::new(),
             lookup: HashMap::new(),
         };
-        let mut by_checksum: HashMap<&'a str, PkgId> = HashMap::new();
+        let mut by_checksum: HashMap<Vec<u8>, PkgId> = HashMap::new();
         for (r, repo) in repositories.iter().enumerate() {
             let tag = db.tag_index(repo.tag);
             db.tags[tag].repos |= 1 << r;
@@ -109,12 +112,12 @@ impl<'a> Db<'a> {
                         reason: "no P: (name) or V: (version)".into(),
                     });
                 }
-                if !record.checksum.is_empty() {
-                    if let Some(&pkg) = by_checksum.get(record.checksum.as_str()) {
+                if let Some(key) = checksum_key(&record.checksum) {
+                    if let Some(&pkg) = by_checksum.get(&key) {
                         db.pkgs[pkg].repos |= 1 << r;
                         continue;
                     }
-                    by_checksum.insert(&record.checksum, db.pkgs.len());
+                    by_checksum.insert(key, db.pkgs.len());
                 }
                 db.add_package(record, r, i);
             }
@@ -164,7 +167,7 @@ impl<'a> Db<'a> {
             providers: Vec::new(),
             rdepends: Vec::new(),
             rinstall_if: Vec::new(),
-            priority: 0,
+            has_real: false,
         });
         self.lookup.insert(text.to_string(), id);
         id
@@ -235,40 +238,40 @@ impl<'a> Db<'a> {
             provides,
             install_if,
             replaces,
+            rinstall_if: Vec::new(),
             broken,
         });
     }
 
-    /// Reverse maps and name priorities, once every package is in.
+    /// Reverse maps, built as apk builds them: package by package in load
+    /// order, each dependent name once. Their order is the order the solver
+    /// re-examines names and the error report lists requirers.
     fn link(&mut self) {
-        for n in 0..self.names.len() {
-            let mut virtual_providers = 0;
-            for p in 0..self.names[n].providers.len() {
-                let pkg = self.names[n].providers[p].pkg;
-                if self.pkgs[pkg].name != n {
-                    virtual_providers += 1;
-                }
-                for d in 0..self.pkgs[pkg].depends.len() {
-                    let target = self.pkgs[pkg].depends[d].name;
-                    let list = &mut self.names[target].rdepends;
-                    if list.last() != Some(&n) {
-                        list.push(n);
-                    }
-                }
-                for d in 0..self.pkgs[pkg].install_if.len() {
-                    let target = self.pkgs[pkg].install_if[d].name;
-                    let list = &mut self.names[target].rinstall_if;
-                    if list.last() != Some(&n) {
-                        list.push(n);
-                    }
+        let mut seen_dep = std::collections::HashSet::new();
+        let mut seen_iif = std::collections::HashSet::new();
+        for pkg in 0..self.pkgs.len() {
+            let owner = self.pkgs[pkg].name;
+            self.names[owner].has_real = true;
+            for d in 0..self.pkgs[pkg].depends.len() {
+                let target = self.pkgs[pkg].depends[d].name;
+                if seen_dep.insert((target, owner)) {
+                    self.names[target].rdepends.push(owner);
                 }
             }
-            let total = self.names[n].providers.len();
-            self.names[n].priority = match virtual_providers {
-                0 => 0,
-                v if v < total => 1,
-                _ => 2,
-            };
+            for d in 0..self.pkgs[pkg].install_if.len() {
+                let target = self.pkgs[pkg].install_if[d].name;
+                if seen_iif.insert((target, owner)) {
+                    self.names[target].rinstall_if.push(owner);
+                }
+            }
+        }
+        for pkg in 0..self.pkgs.len() {
+            let p = &self.pkgs[pkg];
+            let own = std::iter::once(p.name).chain(p.provides.iter().map(|(n, _)| *n));
+            let all: Vec<NameId> = own
+                .flat_map(|n| self.names[n].rinstall_if.iter().copied())
+                .collect();
+            self.pkgs[pkg].rinstall_if = all;
         }
     }
 
@@ -291,9 +294,47 @@ impl<'a> Db<'a> {
             .fold(0, |repos, (_, t)| repos | t.repos)
     }
 
+    /// Whether `p` may be chosen without being asked for by name: a
+    /// versioned provider, one with a provider priority, or a package whose
+    /// own name is required (apk 2.12.10: a virtual name is never settled
+    /// by an unversioned, unprioritised provide, even a single one).
+    pub fn auto_selectable(&self, p: Provider, own_name_required: bool) -> bool {
+        self.provider_version(p).is_some()
+            || self.pkgs[p.pkg].record.provider_priority > 0
+            || own_name_required
+    }
+
     /// `name-version` of a package, as apk prints it.
     pub fn pkg_label(&self, pkg: PkgId) -> String {
         let record = self.pkgs[pkg].record;
         format!("{}-{}", record.name, record.version)
     }
+}
+
+/// What identifies a package, as apk: the decoded bytes of its `C:`
+/// checksum (`Q1` + base64 SHA-1, or hex MD5), so two spellings of the same
+/// bytes are one package; the text itself when it decodes as neither; None
+/// without a checksum.
+pub(super) fn checksum_key(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
+    use base64::Engine as _;
+    if text.is_empty() {
+        return None;
+    }
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        general_purpose::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let decoded = match text.strip_prefix("Q1") {
+        Some(b64) => LENIENT.decode(b64).ok(),
+        None if text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) => (0..text
+            .len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+            .collect(),
+        None => None,
+    };
+    Some(decoded.unwrap_or_else(|| text.as_bytes().to_vec()))
 }

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use super::db::{NameId, Provider};
-use super::solver::{version_order, Rejection, Solver, Via};
+use super::solver::{version_order, Solver, Via};
 
 /// apk's "merge index": a per-name counter equal to the number of options
 /// seen so far exactly when the name appeared in every one of them.
@@ -34,17 +34,16 @@ impl Solver<'_, '_> {
         let reevaluate_deps = std::mem::take(&mut self.names[name].reevaluate_deps);
         let reevaluate_iif = std::mem::take(&mut self.names[name].reevaluate_iif);
         let (mut first, mut options, mut tag_not_ok) = (None, 0u32, 0u32);
-        let (mut has_iif, mut no_iif) = (false, true);
+        let (mut has_iif, mut no_iif, mut auto) = (false, true, false);
         for &p in &db.names[name].providers {
             let pkg = p.pkg;
             let package = &db.pkgs[pkg];
             self.pkgs[pkg].dependencies_merged = false;
-            if reevaluate_deps && self.pkgs[pkg].selectable {
-                if let Some(i) = (0..package.depends.len())
-                    .find(|&i| !self.satisfiable(&package.depends[i], pkg))
-                {
-                    self.disqualify(pkg, Rejection::Unsatisfiable(i));
-                }
+            if reevaluate_deps
+                && self.pkgs[pkg].selectable
+                && (0..package.depends.len()).any(|i| !self.satisfiable(&package.depends[i], pkg))
+            {
+                self.disqualify(pkg);
             }
             if !self.pkgs[pkg].selectable {
                 continue;
@@ -54,6 +53,11 @@ impl Solver<'_, '_> {
                 for d in &package.install_if {
                     let target = &self.names[d.name];
                     if !target.locked {
+                        if d.dep.conflict {
+                            // `!name` in install_if: settle that name.
+                            self.names[d.name].iif_needed = true;
+                            self.queue_unresolved(d.name, false);
+                        }
                         triggered = false;
                         break;
                     }
@@ -73,6 +77,7 @@ impl Solver<'_, '_> {
             }
             has_iif |= self.pkgs[pkg].iif_triggered;
             no_iif &= self.pkgs[pkg].iif_failed;
+            auto |= self.pkgs[pkg].iif_triggered;
             if self.names[name].requirers == 0 {
                 continue;
             }
@@ -94,12 +99,15 @@ impl Solver<'_, '_> {
             }
             tag_not_ok += u32::from(!self.pkgs[pkg].tag_ok);
             options += 1;
+            let own_required = self.names[package.name].requirers > 0;
+            auto |= db.auto_selectable(p, own_required);
         }
         let ns = &mut self.names[name];
         ns.has_options = options > 1 || tag_not_ok > 0;
         ns.has_iif = has_iif;
         ns.no_iif = no_iif;
-        self.queue_unresolved(name);
+        let reevaluate = ns.has_auto_selectable != auto;
+        ns.has_auto_selectable = auto;
 
         if let Some(pkg) = first {
             for p in &db.names[name].providers {
@@ -146,6 +154,7 @@ impl Solver<'_, '_> {
             .iter()
             .any(|&n| self.names[n].seen && !self.names[n].locked);
         self.names[name].reverse_deps_done = done;
+        self.queue_unresolved(name, reevaluate);
     }
 
     /// Every candidate for `must_provide` answers to `name`: rule out the
@@ -165,7 +174,7 @@ impl Solver<'_, '_> {
                     *n == must_provide || (skip_virtual && provide.version.is_none())
                 });
             if !spared {
-                self.disqualify(p.pkg, Rejection::Transitivity { name: must_provide });
+                self.disqualify(p.pkg);
             }
         }
     }
@@ -181,16 +190,10 @@ impl Solver<'_, '_> {
             for &p in providers {
                 let st = &self.pkgs[p.pkg];
                 let package = &db.pkgs[p.pkg];
-                if ns.requirers == 0 && (!st.iif_triggered || !st.tag_ok) {
+                if ns.requirers == 0 && (!st.iif_triggered || !st.tag_ok || !st.selectable) {
                     continue;
                 }
-                // An unversioned provide is not picked on its own among
-                // several providers unless it declares a priority.
-                if db.provider_version(p).is_none()
-                    && self.names[package.name].requirers == 0
-                    && package.record.provider_priority == 0
-                    && providers.len() > 1
-                {
+                if !db.auto_selectable(p, self.names[package.name].requirers > 0) {
                     continue;
                 }
                 if chosen.is_none_or(|c| self.prefer(p, c) == Ordering::Greater) {
@@ -244,14 +247,27 @@ impl Solver<'_, '_> {
         self.names[name].chosen = provider;
         self.dequeue(name);
         let by = provider.map(|p| p.pkg);
+        if let Some(pkg) = by {
+            if self.names[name].requirers == 0 && self.pkgs[pkg].iif_triggered {
+                // What its install_if excludes (`!name`) stays out.
+                for (i, d) in db.pkgs[pkg].install_if.iter().enumerate() {
+                    if !self.names[d.name].locked {
+                        self.apply_constraint(Some(pkg), Via::InstallIf(pkg, i));
+                    }
+                }
+            }
+        }
         for &p in &db.names[name].providers {
             if Some(p.pkg) == by || (unversioned && db.provider_version(p).is_none()) {
                 continue;
             }
-            self.disqualify(p.pkg, Rejection::NameTaken { name, by });
+            self.disqualify(p.pkg);
         }
         self.reevaluate_reverse_deps(name);
-        self.reevaluate_reverse_installif(name);
+        match by {
+            Some(pkg) => self.reevaluate_reverse_installif_pkg(pkg),
+            None => self.reevaluate_reverse_installif(name),
+        }
     }
 
     /// How candidate `a` compares with `b` (Greater: `a` is preferred).

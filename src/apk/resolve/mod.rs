@@ -29,6 +29,9 @@ mod order;
 mod solver;
 
 #[cfg(test)]
+mod cases;
+
+#[cfg(test)]
 mod tests;
 
 use super::constraint::Dependency;
@@ -137,9 +140,9 @@ pub fn resolve(
                 repositories
                     .get(first)
                     .and_then(|r| {
-                        r.records
-                            .iter()
-                            .position(|r| r.checksum == p.record.checksum)
+                        r.records.iter().position(|r| {
+                            db::checksum_key(&r.checksum) == db::checksum_key(&p.record.checksum)
+                        })
                     })
                     .map_or((p.repository, p.index), |i| (first, i))
             };

@@ -2,7 +2,7 @@
 //! order), a chosen package is emitted after the packages its
 //! dependencies chose (depth first, in `D:` order), and a package whose
 //! install_if is met by what is already emitted follows the package that
-//! completed it. A dependency cycle is cut where the walk re-enters it.
+//! completed it (through its own name or any of its provides). A dependency cycle is cut where the walk re-enters it.
 //! The walk also finds atoms the decisions left unmet and marks their
 //! requirers as errors, as apk does.
 
@@ -102,8 +102,7 @@ impl Solver<'_, '_> {
                 dep,
                 iif: Some(i),
             } => {
-                let own = db.pkgs[pkg].name;
-                if let Some(&name) = db.names[own].rinstall_if.get(i) {
+                if let Some(&name) = db.pkgs[pkg].rinstall_if.get(i) {
                     stack.push(Frame::Pkg {
                         pkg,
                         dep,
@@ -156,7 +155,7 @@ impl Solver<'_, '_> {
         }
         db.pkgs[p.pkg].install_if.iter().all(|d| {
             let target = &self.names[d.name];
-            target.in_changeset && self.provided(&d.dep, target.chosen, None)
+            (d.dep.conflict || target.in_changeset) && self.provided(&d.dep, target.chosen, None)
         })
     }
 }

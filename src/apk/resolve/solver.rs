@@ -7,11 +7,15 @@
 //! 2.14 (its `solver.c`), so the same repositories and world give the same
 //! packages as `apk add` into an empty root.
 //!
-//! Decision order: a name is decided as soon as it is required, all names
-//! that depend on it are decided, and exactly one candidate is left;
-//! otherwise the next is the required name with the lowest apk priority
-//! (real packages before virtual names) and the longest dependency chain,
-//! newest-queued first among equals.
+//! Decision order (apk 2.14.7's): discovery numbers every reachable name
+//! after the names its packages depend on, so dependents come before their
+//! dependencies, names some package carries as its own before purely
+//! virtual ones. A name is decided at once when it is required, all names
+//! that depend on it are decided, exactly one candidate is left and that
+//! one may be chosen automatically (queue order); otherwise the
+//! highest-numbered name that has an automatically selectable candidate
+//! (a versioned or prioritised provider, a required package name, or an
+//! install_if that triggered); otherwise the highest-numbered other one.
 //!
 //! Preference between candidates for a name, first difference wins:
 //! not ruled out; among the candidates whose dependencies were merged last;
@@ -22,7 +26,7 @@
 //! as apk, the provider listed first (repository order, then index order).
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::db::{Db, Dep, NameId, PkgId, Provider};
 use crate::apk::constraint::Dependency;
@@ -35,20 +39,8 @@ pub(super) enum Via {
     World(usize),
     /// The i-th `D:` atom of a package.
     Depends(PkgId, usize),
-}
-
-/// The first reason a package was ruled out, kept for error reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Rejection {
-    /// It does not satisfy this atom.
-    Constraint(Via),
-    /// Another package (or nothing) was chosen for one of its names.
-    NameTaken { name: NameId, by: Option<PkgId> },
-    /// Its i-th dependency can no longer be satisfied.
-    Unsatisfiable(usize),
-    /// Every candidate for `name` also answers to a name it shares with
-    /// this package, so both cannot be installed.
-    Transitivity { name: NameId },
+    /// The i-th `i:` atom of a package (only its conflicts are applied).
+    InstallIf(PkgId, usize),
 }
 
 /// Per-name solver state.
@@ -64,13 +56,19 @@ pub(super) struct NameState {
     pub(super) has_iif: bool,
     pub(super) no_iif: bool,
     pub(super) has_options: bool,
+    pub(super) has_auto_selectable: bool,
+    /// A triggered install_if waits for this name to be settled (its
+    /// install_if conflicts with the name): decide it even if unrequired.
+    pub(super) iif_needed: bool,
+    pub(super) resolvenow: bool,
     pub(super) reverse_deps_done: bool,
-    pub(super) max_dep_chain: u32,
+    /// Discovery number (see the module doc); unique per name.
+    pub(super) order_id: u32,
+    pub(super) queued: bool,
     pub(super) merge_depends: u32,
     pub(super) merge_provides: u32,
     pub(super) has_virtual_provides: bool,
     pub(super) dirty: bool,
-    pub(super) unresolved: bool,
     pub(super) in_changeset: bool,
 }
 
@@ -87,20 +85,21 @@ pub(super) struct PkgState {
     pub(super) conflicts: u32,
     pub(super) dependencies_merged: bool,
     pub(super) dependencies_used: bool,
-    pub(super) max_dep_chain: u32,
     pub(super) error: bool,
-    pub(super) rejected: Option<Rejection>,
     pub(super) in_changeset: bool,
 }
 
-/// One name being discovered.
+/// One name being discovered: its phase (0: providers and their
+/// dependencies, 1: its reverse install_if, 2: each provider's reverse
+/// install_if and provides, 3: each provider's install_if triggers) and
+/// positions in it.
 struct DiscoverFrame {
     name: NameId,
-    provider: usize,
-    /// In the current provider's package: next dependency.
-    dep: Option<usize>,
-    /// In the reverse install_if list: next entry.
-    rinstall: Option<usize>,
+    phase: u8,
+    i: usize,
+    j: usize,
+    /// Phase 0: the current provider's dependencies are being walked.
+    expanding: bool,
 }
 
 pub(super) struct Solver<'d, 'a> {
@@ -108,8 +107,13 @@ pub(super) struct Solver<'d, 'a> {
     pub names: Vec<NameState>,
     pub pkgs: Vec<PkgState>,
     dirty: VecDeque<NameId>,
-    /// Undecided required names, oldest first.
-    unresolved: Vec<NameId>,
+    /// Names to decide at once, first queued first.
+    resolvenow: VecDeque<NameId>,
+    /// Names with an automatically selectable candidate, by order_id.
+    selectable: BTreeMap<u32, NameId>,
+    /// Other undecided wanted names, by order_id.
+    unresolved: BTreeMap<u32, NameId>,
+    next_order: u32,
     pub errors: usize,
     default_repos: u64,
     /// Pinning mask of the world atom being applied (0 otherwise).
@@ -124,7 +128,10 @@ impl<'d, 'a> Solver<'d, 'a> {
             names: vec![NameState::default(); db.names.len()],
             pkgs: vec![PkgState::default(); db.pkgs.len()],
             dirty: VecDeque::new(),
-            unresolved: Vec::new(),
+            resolvenow: VecDeque::new(),
+            selectable: BTreeMap::new(),
+            unresolved: BTreeMap::new(),
+            next_order: 0,
             errors: 0,
             default_repos: db.tag_repos(1),
             pinning_inherit: 0,
@@ -145,7 +152,10 @@ impl<'d, 'a> Solver<'d, 'a> {
                 }
             }
             match s.next_name() {
-                Some(name) => s.select(name),
+                Some(name) => {
+                    s.names[name].queued = false;
+                    s.select(name)
+                }
                 None => break,
             }
         }
@@ -158,6 +168,7 @@ impl<'d, 'a> Solver<'d, 'a> {
         match via {
             Via::World(i) => &db.world[i].0,
             Via::Depends(pkg, i) => &db.pkgs[pkg].depends[i],
+            Via::InstallIf(pkg, i) => &db.pkgs[pkg].install_if[i],
         }
     }
 
@@ -190,64 +201,87 @@ impl<'d, 'a> Solver<'d, 'a> {
         }
     }
 
-    /// Walk the names reachable from `root` (dependencies and reverse
-    /// install_if), initialising their packages and computing dependency
-    /// chain lengths; an explicit stack in the order of apk's recursion.
+    /// Walk the names reachable from `root` (dependencies, reverse
+    /// install_if of names and of provides, provides, install_if triggers),
+    /// initialising their packages and numbering names in apk's order; an
+    /// explicit stack in the order of apk's recursion.
     fn discover(&mut self, root: NameId) {
-        let db = self.db;
         if self.names[root].seen {
             return;
         }
         let mut stack = vec![self.enter(root)];
-        while let Some(f) = stack.last_mut() {
-            let providers = &db.names[f.name].providers;
-            if let Some(ri) = f.rinstall {
-                match db.names[f.name].rinstall_if.get(ri) {
-                    Some(&next) => {
-                        f.rinstall = Some(ri + 1);
-                        if !self.names[next].seen {
-                            let frame = self.enter(next);
-                            stack.push(frame);
-                        }
-                    }
-                    None => {
-                        stack.pop();
-                    }
+        while let Some(top) = stack.len().checked_sub(1) {
+            match self.discover_step(&mut stack[top]) {
+                Some(child) if !self.names[child].seen => {
+                    let frame = self.enter(child);
+                    stack.push(frame);
                 }
-                continue;
+                Some(_) => {}
+                None => {
+                    stack.pop();
+                }
             }
-            let Some(p) = providers.get(f.provider).copied() else {
-                f.rinstall = Some(0);
-                continue;
-            };
-            match f.dep {
-                None if !self.pkgs[p.pkg].seen => {
-                    self.init_pkg(p.pkg);
-                    f.dep = Some(0);
-                }
-                Some(di) if di < db.pkgs[p.pkg].depends.len() => {
-                    let target = db.pkgs[p.pkg].depends[di].name;
-                    if self.names[target].seen {
-                        let chain = self.names[target].max_dep_chain + 1;
-                        let st = &mut self.pkgs[p.pkg];
-                        st.max_dep_chain = st.max_dep_chain.max(chain);
-                        f.dep = Some(di + 1);
-                    } else {
-                        // Comes back here once `target` is done.
-                        let frame = self.enter(target);
-                        stack.push(frame);
+        }
+    }
+
+    /// Advance a frame: the next name to visit, or None when it is done.
+    fn discover_step(&mut self, f: &mut DiscoverFrame) -> Option<NameId> {
+        let db = self.db;
+        let providers = &db.names[f.name].providers;
+        loop {
+            match f.phase {
+                0 => {
+                    let Some(p) = providers.get(f.i) else {
+                        (f.phase, f.i, f.j) = (1, 0, 0);
+                        continue;
+                    };
+                    if f.j == 0 && !f.expanding && !self.pkgs[p.pkg].seen {
+                        self.init_pkg(p.pkg);
+                        f.expanding = true;
                     }
+                    let deps = &db.pkgs[p.pkg].depends;
+                    if f.expanding && f.j < deps.len() {
+                        f.j += 1;
+                        return Some(deps[f.j - 1].name);
+                    }
+                    let failed = self.pkgs[p.pkg].iif_failed;
+                    self.names[f.name].no_iif &= failed;
+                    (f.i, f.j, f.expanding) = (f.i + 1, 0, false);
+                }
+                1 => match db.names[f.name].rinstall_if.get(f.i) {
+                    Some(&n) => {
+                        f.i += 1;
+                        return Some(n);
+                    }
+                    None => (f.phase, f.i, f.j) = (2, 0, 0),
+                },
+                2 => {
+                    let Some(p) = providers.get(f.i) else {
+                        (f.phase, f.i, f.j) = (3, 0, 0);
+                        let has_real = db.names[f.name].has_real;
+                        self.next_order += 1;
+                        self.names[f.name].order_id = u32::from(has_real) << 30 | self.next_order;
+                        continue;
+                    };
+                    let pkg = &db.pkgs[p.pkg];
+                    let rinstall = &db.names[pkg.name].rinstall_if;
+                    f.j += 1;
+                    if let Some(&n) = rinstall.get(f.j - 1) {
+                        return Some(n);
+                    }
+                    if let Some((n, _)) = pkg.provides.get(f.j - 1 - rinstall.len()) {
+                        return Some(*n);
+                    }
+                    (f.i, f.j) = (f.i + 1, 0);
                 }
                 _ => {
-                    let (iif_failed, chain) = {
-                        let st = &self.pkgs[p.pkg];
-                        (st.iif_failed, st.max_dep_chain)
-                    };
-                    let ns = &mut self.names[f.name];
-                    ns.no_iif &= iif_failed;
-                    ns.max_dep_chain = ns.max_dep_chain.max(chain);
-                    f.provider += 1;
-                    f.dep = None;
+                    let p = providers.get(f.i)?;
+                    let iif = &db.pkgs[p.pkg].install_if;
+                    f.j += 1;
+                    if let Some(d) = iif.get(f.j - 1) {
+                        return Some(d.name);
+                    }
+                    (f.i, f.j) = (f.i + 1, 0);
                 }
             }
         }
@@ -259,9 +293,10 @@ impl<'d, 'a> Solver<'d, 'a> {
         ns.no_iif = true;
         DiscoverFrame {
             name,
-            provider: 0,
-            dep: None,
-            rinstall: None,
+            phase: 0,
+            i: 0,
+            j: 0,
+            expanding: false,
         }
     }
 
@@ -289,28 +324,45 @@ impl<'d, 'a> Solver<'d, 'a> {
         self.dirty.push_back(name);
     }
 
-    pub(super) fn queue_unresolved(&mut self, name: NameId) {
-        let ns = &mut self.names[name];
+    /// Queue a wanted name for a decision, or move it to the queue it now
+    /// belongs in (`reevaluate`: its auto-selectability changed).
+    pub(super) fn queue_unresolved(&mut self, name: NameId, reevaluate: bool) {
+        let ns = &self.names[name];
         if ns.locked {
             return;
         }
-        let want = ns.requirers > 0 || ns.has_iif;
-        if want && !ns.unresolved {
-            ns.unresolved = true;
-            self.unresolved.push(name);
-        } else if !want && ns.unresolved {
-            ns.unresolved = false;
-            self.unresolved.retain(|&n| n != name);
+        let now =
+            ns.reverse_deps_done && ns.requirers > 0 && ns.has_auto_selectable && !ns.has_options;
+        if ns.queued {
+            if ns.resolvenow || (!now && !reevaluate) {
+                return;
+            }
+            self.dequeue(name);
+        } else if ns.requirers == 0 && !ns.has_iif && !ns.iif_needed {
+            return;
+        }
+        let ns = &mut self.names[name];
+        (ns.queued, ns.resolvenow) = (true, now);
+        let key = ns.order_id;
+        if now {
+            self.resolvenow.push_back(name);
+        } else if ns.has_auto_selectable {
+            self.selectable.insert(key, name);
+        } else {
+            self.unresolved.insert(key, name);
         }
     }
 
-    /// Locking a name takes it off the queues.
+    /// Take a name off the decision queues (it is being decided, or moves).
     pub(super) fn dequeue(&mut self, name: NameId) {
         let ns = &mut self.names[name];
-        ns.dirty = false;
-        if ns.unresolved {
-            ns.unresolved = false;
-            self.unresolved.retain(|&n| n != name);
+        if std::mem::take(&mut ns.queued) {
+            let key = ns.order_id;
+            if std::mem::take(&mut ns.resolvenow) {
+                self.resolvenow.retain(|&n| n != name);
+            }
+            self.selectable.remove(&key);
+            self.unresolved.remove(&key);
         }
     }
 
@@ -324,6 +376,17 @@ impl<'d, 'a> Solver<'d, 'a> {
         }
     }
 
+    /// A package came or went: the install_if of names reverse-linked to
+    /// its own name and its provides may have changed.
+    pub(super) fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
+        let db = self.db;
+        let p = &db.pkgs[pkg];
+        self.reevaluate_reverse_installif(p.name);
+        for (name, _) in &p.provides {
+            self.reevaluate_reverse_installif(*name);
+        }
+    }
+
     pub(super) fn reevaluate_reverse_installif(&mut self, name: NameId) {
         let db = self.db;
         for &n in &db.names[name].rinstall_if {
@@ -334,21 +397,19 @@ impl<'d, 'a> Solver<'d, 'a> {
         }
     }
 
-    pub(super) fn disqualify(&mut self, pkg: PkgId, why: Rejection) {
+    pub(super) fn disqualify(&mut self, pkg: PkgId) {
         let db = self.db;
-        let st = &mut self.pkgs[pkg];
-        st.selectable = false;
-        st.rejected.get_or_insert(why);
+        self.pkgs[pkg].selectable = false;
         let p = &db.pkgs[pkg];
         self.reevaluate_reverse_deps(p.name);
         for (name, _) in &p.provides {
             self.reevaluate_reverse_deps(*name);
         }
-        self.reevaluate_reverse_installif(p.name);
+        self.reevaluate_reverse_installif_pkg(pkg);
     }
 
     pub(super) fn requirers_changed(&mut self, name: NameId) {
-        self.queue_unresolved(name);
+        self.queue_unresolved(name, false);
         self.reevaluate_reverse_installif(name);
         self.queue_dirty(name);
     }
@@ -393,7 +454,7 @@ impl<'d, 'a> Solver<'d, 'a> {
             } else {
                 self.pkgs[p.pkg].conflicts += 1;
                 if self.pkgs[p.pkg].selectable {
-                    self.disqualify(p.pkg, Rejection::Constraint(via));
+                    self.disqualify(p.pkg);
                 }
             }
         }
@@ -414,28 +475,16 @@ impl<'d, 'a> Solver<'d, 'a> {
             .any(|&p| self.pkgs[p.pkg].selectable && self.provided(&dep.dep, Some(p), Some(owner)))
     }
 
-    /// The next name to decide, or None when all required names are.
-    fn next_name(&self) -> Option<NameId> {
-        let db = self.db;
-        let mut best: Option<NameId> = None;
-        for &n in self.unresolved.iter().rev() {
-            let ns = &self.names[n];
-            if ns.reverse_deps_done && ns.requirers > 0 && !ns.has_options {
-                return Some(n);
-            }
-            let earlier = |b: NameId| {
-                let nb = &self.names[b];
-                (nb.requirers > 0)
-                    .cmp(&(ns.requirers > 0))
-                    .then(db.names[n].priority.cmp(&db.names[b].priority))
-                    .then(nb.max_dep_chain.cmp(&ns.max_dep_chain))
-                    == Ordering::Less
-            };
-            if best.is_none_or(earlier) {
-                best = Some(n);
-            }
+    /// The next name to decide, or None when all wanted names are.
+    fn next_name(&mut self) -> Option<NameId> {
+        if let Some(name) = self.resolvenow.pop_front() {
+            self.names[name].resolvenow = false;
+            return Some(name);
         }
-        best
+        self.selectable
+            .pop_last()
+            .or_else(|| self.unresolved.pop_last())
+            .map(|(_, name)| name)
     }
 }
 

@@ -123,22 +123,29 @@ fn alpine_provider_priority_and_install_if() {
         resolution.packages.into_iter().map(|p| p.name).collect()
     };
     // icu-libs needs icu-data=71.1-r2: icu-data-en (k:100) and
-    // icu-data-full (k:10) both provide it; the priority decides.
-    let icu = names("icu-libs");
+    // icu-data-full (k:10) both provide it; the priority decides. (Their
+    // scripts need /bin/sh, which only busybox provides, unversioned and
+    // without a priority: apk asks for it by name.)
+    let missing_sh = resolve(&repos, &world("icu-libs")).unwrap_err().to_string();
+    assert!(
+        missing_sh.contains("  /bin/sh (virtual):\n"),
+        "{missing_sh}"
+    );
+    let icu = names("icu-libs busybox");
     assert!(icu.iter().any(|n| n == "icu-data-en"), "{icu:?}");
     assert!(!icu.iter().any(|n| n == "icu-data-full"), "{icu:?}");
     assert_eq!(
-        names("icu-libs icu-data-full")
+        names("icu-libs icu-data-full busybox")
             .iter()
             .filter(|n| n.starts_with("icu-data"))
             .count(),
         1
     );
     // perl-timedate-doc has i:docs perl-timedate=2.33-r1.
-    assert!(!names("perl-timedate")
+    assert!(!names("perl-timedate busybox")
         .iter()
         .any(|n| n == "perl-timedate-doc"));
-    let with_docs = names("perl-timedate docs");
+    let with_docs = names("perl-timedate docs busybox");
     let pos = |n: &str| with_docs.iter().position(|x| x == n);
     assert!(
         pos("perl-timedate-doc") > pos("perl-timedate"),
