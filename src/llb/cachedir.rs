@@ -19,9 +19,15 @@ use super::ops::{FileAction, Mount, Sharing};
 use crate::plan::{BuildPlan, CACHE_DIR_MOUNT};
 
 /// The snapshot the cache dir starts from: the `melange-cache` context
-/// copied onto scratch, or `None` (no context: it starts empty).
-pub(super) fn seed(graph: &mut Graph, inputs: &BuildInputs) -> Result<Option<State>, LlbError> {
-    let Some(cache) = &inputs.cache else {
+/// copied onto scratch, or `None` (no context: it starts empty; or no
+/// step mounts it).
+pub(super) fn seed(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    inputs: &BuildInputs,
+) -> Result<Option<State>, LlbError> {
+    let mounted = plan.steps.iter().any(|step| step.source.is_none());
+    let (Some(cache), true) = (&inputs.cache, mounted) else {
         return Ok(None);
     };
     let context = context_state(graph, cache, "melange cache dir", inputs)?;
@@ -84,6 +90,24 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn without_a_step_to_mount_it_there_is_no_seed() {
+        let yaml = format!(
+            "package: {{name: demo, version: '1', epoch: 0}}\npipeline:\n  - uses: fetch\n    with:\n      uri: https://example.com/demo.tar.gz\n      expected-sha256: {}\n",
+            "a".repeat(64)
+        );
+        let mut inputs = offline_inputs(CapSet::all());
+        inputs.cache = Some(ContextSource::Local("cachedir".into()));
+        let def = compile(&workspace_plan(&yaml), &inputs).unwrap();
+        let names: Vec<&String> = def
+            .metadata
+            .values()
+            .filter_map(|m| m.description.get("llb.customname"))
+            .collect();
+        assert!(!names.iter().any(|n| n.starts_with("seed ")), "{names:?}");
+        assert!(names.iter().any(|n| n.contains("uses: fetch")), "{names:?}");
     }
 
     #[test]

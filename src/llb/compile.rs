@@ -130,7 +130,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         }
         None => base,
     };
-    let seed = cachedir::seed(&mut graph, inputs)?;
+    let seed = cachedir::seed(&mut graph, plan, inputs)?;
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
         if let Some(source) = &step.source {
