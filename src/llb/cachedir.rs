@@ -10,8 +10,10 @@
 //! `CACHED` and returns the same snapshot, so every build finds the same
 //! directory with what earlier steps wrote; a changed context gives a new
 //! snapshot, so a new directory that starts with the new files (never a
-//! stale seed). A local source alone would not do: each build's transfer
-//! is a new snapshot, and with it a new, empty-but-for-the-seed directory.
+//! stale seed). The copy matters: its result is looked up by content, so
+//! it stays the same snapshot while the content does, whereas a local
+//! source's snapshot is committed anew by each transfer (BuildKit's
+//! `source/local`), which would start a fresh directory every build.
 
 use super::compile::{context_state, BuildInputs};
 use super::graph::{Graph, LlbError, OpInfo, State};
