@@ -13,7 +13,9 @@
 //! stale seed). The copy matters: its result is looked up by content, so
 //! it stays the same snapshot while the content does, whereas a local
 //! source's snapshot is committed anew by each transfer (BuildKit's
-//! `source/local`), which would start a fresh directory every build.
+//! `source/local`), which would start a fresh directory every build (with
+//! the context itself as the base, tests/e2e_cache.rs's second build does
+//! not find the first one's file).
 
 use super::compile::{context_state, BuildInputs};
 use super::graph::{Graph, LlbError, OpInfo, State};

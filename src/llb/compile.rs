@@ -41,7 +41,7 @@ pub struct BuildInputs {
     /// Config of the base image (Env, WorkingDir, User).
     pub base_config: ImageConfig,
     /// The `melange-cache` context, when the client gave one: what the
-    /// `/var/cache/melange` cache mount starts with (see [`super::cachedir`]).
+    /// `/var/cache/melange` cache mount starts with (llb/cachedir.rs).
     pub cache: Option<ContextSource>,
     /// The `sha256:<hex>` / `sha512:<hex>` files the gateway found at the
     /// top of `cache`: native fetches of those digests use them instead of
