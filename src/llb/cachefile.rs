@@ -145,7 +145,7 @@ mod tests {
             !sources.iter().any(|s| s.identifier.starts_with("https://")),
             "{sources:?}"
         );
-        // The cache file alone, besides the whole cache dir steps mount.
+        // The cache file alone, besides the whole context the cache dir is seeded from.
         let single = sources
             .iter()
             .find(|s| s.attrs.contains_key("local.includepattern"))

@@ -10,13 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
-use super::ops::{Exec, FileAction, LocalOptions, Mount, Sharing};
+use super::ops::{Exec, FileAction, LocalOptions};
 use super::packaging::package;
-use super::{cachefile, sources};
+use super::{cachedir, cachefile, sources};
 use crate::plan::sources::NativeSource;
-use crate::plan::{
-    BuildPlan, PlannedStep, SourceDir, CACHE_DIR, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR,
-};
+use crate::plan::{BuildPlan, PlannedStep, SourceDir, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
 use crate::proto::pb;
 
 /// Where a filesystem given by the client comes from, once the gateway has
@@ -42,7 +40,8 @@ pub struct BuildInputs {
     pub base: ContextSource,
     /// Config of the base image (Env, WorkingDir, User).
     pub base_config: ImageConfig,
-    /// Contents of `/var/cache/melange`, when the client gave one.
+    /// The `melange-cache` context, when the client gave one: what the
+    /// `/var/cache/melange` cache mount starts with (llb/cachedir.rs).
     pub cache: Option<ContextSource>,
     /// The `sha256:<hex>` / `sha512:<hex>` files the gateway found at the
     /// top of `cache`: native fetches of those digests use them instead of
@@ -131,11 +130,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
         }
         None => base,
     };
-    let cache = inputs
-        .cache
-        .as_ref()
-        .map(|cache| context_state(&mut graph, cache, "melange cache dir", inputs))
-        .transpose()?;
+    let seed = cachedir::seed(&mut graph, plan, inputs)?;
     let mut state = workspace(&mut graph, plan, base, inputs)?;
     for step in &plan.steps {
         if let Some(source) = &step.source {
@@ -154,7 +149,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
             plan,
             step,
             state,
-            cache.as_ref(),
+            seed.as_ref(),
             &inputs.base_config,
         )?;
     }
@@ -288,26 +283,10 @@ fn run_step(
     plan: &BuildPlan,
     step: &PlannedStep,
     root: State,
-    cache: Option<&State>,
+    seed: Option<&State>,
     image: &ImageConfig,
 ) -> Result<State, LlbError> {
-    let mut mounts: Vec<Mount> = plan
-        .cache_mounts
-        .iter()
-        .map(|m| Mount::Cache {
-            dest: m.path.to_string(),
-            id: m.id.to_string(),
-            sharing: Sharing::Shared,
-        })
-        .collect();
-    if let Some(cache) = cache {
-        mounts.push(Mount::Bind {
-            dest: CACHE_DIR.into(),
-            source: cache.clone(),
-            selector: None,
-            readonly: true,
-        });
-    }
+    let mounts = cachedir::step_mounts(plan, seed);
     let exec = Exec {
         args: vec!["/bin/sh".into(), "-c".into(), step.script.clone()],
         env: step_env(image, &step.env),

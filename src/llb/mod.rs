@@ -2,6 +2,7 @@
 //! [`crate::plan::BuildPlan`] to a Definition. Pure and deterministic: the
 //! same plan and inputs give byte-identical Definitions.
 
+mod cachedir;
 pub mod cachefile;
 pub mod caps;
 mod compile;

@@ -83,6 +83,11 @@ pub enum Mount {
         id: String,
         /// Sharing mode.
         sharing: Sharing,
+        /// What a new cache directory starts with (the Dockerfile's
+        /// `--mount=type=cache,from=…`); `None`: empty. BuildKit keys the
+        /// directory by the ID *and* this state's snapshot, so a different
+        /// base is a different directory.
+        base: Option<State>,
     },
     /// A BuildKit secret as a file.
     Secret {
@@ -446,7 +451,12 @@ fn mount_pb(
                 ..Default::default()
             }
         }
-        Mount::Cache { dest, id, sharing } => {
+        Mount::Cache {
+            dest,
+            id,
+            sharing,
+            base,
+        } => {
             needed.insert(EXEC_MOUNT_CACHE);
             needed.insert(EXEC_MOUNT_CACHE_SHARING);
             let sharing = match sharing {
@@ -455,7 +465,7 @@ fn mount_pb(
                 Sharing::Locked => pb::CacheSharingOpt::Locked,
             };
             pb::Mount {
-                input: -1,
+                input: base.as_ref().map_or(-1, |base| inputs.index(base)),
                 dest: dest.clone(),
                 output: -1,
                 mount_type: pb::MountType::Cache.into(),

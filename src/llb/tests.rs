@@ -121,12 +121,16 @@ fn steps_chain_root_filesystems_with_cache_mounts_and_names() {
                     .map(|c| (c.id.as_str(), m.dest.as_str(), c.sharing))
             })
             .collect();
-        assert_eq!(caches.len(), 8);
-        assert!(caches.contains(&(
-            "melange-go-build-cache",
-            "/root/.cache/go-build",
-            pb::CacheSharingOpt::Shared as i32
-        )));
+        assert_eq!(caches.len(), 9);
+        for cache in [
+            ("melange-go-build-cache", "/root/.cache/go-build"),
+            ("melange-cache-dir", "/var/cache/melange"),
+        ] {
+            assert!(
+                caches.contains(&(cache.0, cache.1, pb::CacheSharingOpt::Shared as i32)),
+                "{caches:?}"
+            );
+        }
         let meta = exec.meta.as_ref().unwrap();
         assert_eq!(meta.args[..2], ["/bin/sh".to_string(), "-c".to_string()]);
         assert_eq!(meta.user, "1000");

@@ -35,11 +35,14 @@ pub use vars::apk_arch;
 pub const WORKSPACE_DIR: &str = "/home/build";
 /// `${{targets.outdir}}`: one folder per package below it.
 pub const OUT_DIR: &str = "/home/build/melange-out";
-/// Where the `melange-cache` named context is mounted (melange's --cache-dir).
+/// melange's cache dir (its `--cache-dir` inside the build): a writable
+/// cache mount in every step ([`CACHE_DIR_MOUNT`]), seeded from the
+/// `melange-cache` named context when one is given.
 pub const CACHE_DIR: &str = "/var/cache/melange";
 /// Named context that supplies the build environment's base image.
 pub const ENVIRONMENT_CONTEXT: &str = "melange-environment";
-/// Named context that supplies melange's host cache dir.
+/// Named context whose files the cache dir starts with (melange's host
+/// `--cache-dir`).
 pub const CACHE_CONTEXT: &str = "melange-cache";
 /// Build-arg naming the base image for clients without named contexts.
 pub const ENVIRONMENT_IMAGE_ARG: &str = "MELANGE_ENVIRONMENT_IMAGE";
@@ -101,6 +104,16 @@ pub const CACHE_MOUNTS: [CacheMount; 8] = [
         env: None,
     },
 ];
+
+/// The cache dir's mount: melange bind-mounts its host `--cache-dir`
+/// read-write, so here it is a persistent BuildKit cache shared by every
+/// build on the builder (a Go module cache set there fills it, as with
+/// melange). No variable points at it: melange sets none.
+pub const CACHE_DIR_MOUNT: CacheMount = CacheMount {
+    id: "melange-cache-dir",
+    path: CACHE_DIR,
+    env: None,
+};
 
 /// What the build returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,9 +245,11 @@ pub struct BuildPlan {
     pub outputs: Vec<String>,
     /// Base of the build environment.
     pub base: BaseSource,
-    /// Whether the `melange-cache` named context is mounted at [`CACHE_DIR`].
+    /// The `melange-cache` named context: what the [`CACHE_DIR`] mount
+    /// starts with (and where native fetches look for downloads).
     pub cache_context: Option<String>,
-    /// Cache mounts added to every step.
+    /// Cache mounts added to every step: the documented ones, then
+    /// [`CACHE_DIR_MOUNT`].
     pub cache_mounts: Vec<CacheMount>,
     /// Name of the workspace-preparation step (`[1/N] environment`).
     pub environment_step: String,
@@ -389,7 +404,7 @@ pub fn plan(
         outputs,
         base,
         cache_context: options.named_contexts.get(CACHE_CONTEXT).cloned(),
-        cache_mounts: CACHE_MOUNTS.to_vec(),
+        cache_mounts: CACHE_MOUNTS.into_iter().chain([CACHE_DIR_MOUNT]).collect(),
         environment_step: format!("[1/{total}] environment"),
         steps,
         result_step,

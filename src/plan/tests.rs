@@ -165,7 +165,7 @@ fn long_first_lines_are_shortened() {
 }
 
 #[test]
-fn every_step_lists_the_eight_cache_mounts() {
+fn every_step_lists_the_eight_cache_mounts_and_the_cache_dir() {
     let plan = plan_str(TWO_SUBPACKAGES, &options()).unwrap();
     let ids: Vec<&str> = plan.cache_mounts.iter().map(|m| m.id).collect();
     assert_eq!(
@@ -178,9 +178,11 @@ fn every_step_lists_the_eight_cache_mounts() {
             "melange-cargo-registry-cache",
             "melange-cargo-build-cache",
             "melange-ccache-cache",
-            "melange-apk-cache"
+            "melange-apk-cache",
+            "melange-cache-dir"
         ]
     );
+    assert_eq!(plan.cache_mounts[8].path, "/var/cache/melange");
 }
 
 const LANGUAGE: &str = r#"
