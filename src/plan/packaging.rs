@@ -491,7 +491,10 @@ subpackages:
             file(&[("MELANGE_SIGNING_PUBLIC_KEY", " ./keys/k.pub ")]).unwrap(),
             Some(PublicKeyFile::Given("keys/k.pub".into()))
         );
-        assert_eq!(file(&[("MELANGE_SIGNING_PUBLIC_KEY", "none")]).unwrap(), None);
+        assert_eq!(
+            file(&[("MELANGE_SIGNING_PUBLIC_KEY", "none")]).unwrap(),
+            None
+        );
         for bad in ["/etc/k.pub", "../k.pub", "keys/", "./", "keys/*.pub"] {
             let err = file(&[("MELANGE_SIGNING_PUBLIC_KEY", bad)]).unwrap_err();
             assert!(err.contains("MELANGE_SIGNING_PUBLIC_KEY"), "{err}");
