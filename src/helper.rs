@@ -20,14 +20,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use sha2::{Digest, Sha256};
 
 use crate::apk::deps::{self, ScanOptions};
 use crate::apk::index::write_index;
 use crate::apk::sbom::{self, Copyright, SbomInput};
 use crate::apk::write::write_atomically;
 use crate::apk::{write_package, IndexRecord, PackageOptions, PkgInfo, SigningKey};
-use crate::plan::packaging::{SIGNING_SECRET_ID, SIGNING_SECRET_PATH};
+use crate::plan::packaging::{
+    NO_PUBLIC_KEY, SIGNING_PUBLIC_KEY_ARG, SIGNING_SECRET_ID, SIGNING_SECRET_PATH,
+};
 use crate::plan::{PackageSpec, PackagingSpec};
 
 /// Arguments of `build-apks` (set by the LLB the frontend emits).
@@ -71,16 +72,9 @@ pub fn signing_key_id(args: &SigningKeyIdArgs) -> Result<String, String> {
     })
 }
 
-/// `sha256:<hex>` of the public key (PKCS#1 DER): names a key without
-/// revealing anything secret.
+/// `sha256:<hex>` of the key's public half ([`crate::apk::sign::public_key_id`]).
 pub fn key_id(key: &SigningKey) -> String {
-    use rsa::pkcs1::EncodeRsaPublicKey;
-    let der = key
-        .public_key()
-        .to_pkcs1_der()
-        .map(|doc| doc.as_bytes().to_vec())
-        .unwrap_or_default();
-    format!("sha256:{}", hex::encode(Sha256::digest(der)))
+    crate::apk::sign::public_key_id(&key.public_key())
 }
 
 /// The answer file of `signing-key-id`: `Some(id)`, or `None` for `none`.
@@ -100,18 +94,7 @@ pub fn build_apks(args: &BuildApksArgs) -> Result<String, String> {
     let spec: PackagingSpec = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a packaging spec: {e}", args.spec.display()))?;
     let key = signing_key(&args.signing_key, &spec.signing_key_name)?;
-    let mounted = key.as_ref().map(key_id).unwrap_or_default();
-    if mounted != spec.signing_key_id {
-        let name = |id: &str| match id {
-            "" => "no key".to_string(),
-            id => format!("key {id}"),
-        };
-        return Err(format!(
-            "the {SIGNING_SECRET_ID} secret changed during the build: planned with {}, packaging got {}",
-            name(&spec.signing_key_id),
-            name(&mounted)
-        ));
-    }
+    check_key(&spec, &key.as_ref().map(key_id).unwrap_or_default())?;
     match &key {
         Some(key) => eprintln!("signing packages and index with {}", key.key_name),
         None => eprintln!(
@@ -158,6 +141,41 @@ pub fn build_apks(args: &BuildApksArgs) -> Result<String, String> {
         started.elapsed().as_secs_f64()
     ));
     Ok(summary)
+}
+
+/// Refuse a secret other than the one planned: `mounted` is its
+/// fingerprint (empty: no secret). With a declared public key the message
+/// names the file and says how to pass its private half.
+fn check_key(spec: &PackagingSpec, mounted: &str) -> Result<(), String> {
+    let planned = &spec.signing_key_id;
+    if mounted == planned {
+        return Ok(());
+    }
+    let file = &spec.signing_public_key;
+    if !file.is_empty() {
+        return Err(match mounted {
+            "" => format!(
+                "the build declares the signing public key {file} ({planned}) but no \
+                 `{SIGNING_SECRET_ID}` secret was passed: pass its private half with \
+                 --secret id={SIGNING_SECRET_ID},src=PRIVATE_KEY (or build unsigned with \
+                 --build-arg {SIGNING_PUBLIC_KEY_ARG}={NO_PUBLIC_KEY})"
+            ),
+            _ => format!(
+                "the `{SIGNING_SECRET_ID}` secret's public key is {mounted}, but the declared \
+                 public key {file} is {planned}: pass the private key of {file}, or declare the \
+                 secret's public key with --build-arg {SIGNING_PUBLIC_KEY_ARG}=PATH"
+            ),
+        });
+    }
+    let name = |id: &str| match id {
+        "" => "no key".to_string(),
+        id => format!("key {id}"),
+    };
+    Err(format!(
+        "the {SIGNING_SECRET_ID} secret changed during the build: planned with {}, packaging got {}",
+        name(planned),
+        name(mounted)
+    ))
 }
 
 /// The signing key from the secret mount, if the client passed the secret.
@@ -360,6 +378,7 @@ mod tests {
             source_date_epoch: 1_700_000_000,
             signing_key_name: "melange.rsa".into(),
             signing_key_id: key_id.into(),
+            signing_public_key: String::new(),
             melange_yaml: "package: {name: demo}\n".into(),
             packages: vec![package("demo"), package("demo-doc")],
         };
@@ -429,6 +448,36 @@ mod tests {
         let err = build_apks(&args).unwrap_err();
         assert!(err.contains("secret changed during the build"), "{err}");
         assert!(!err.contains("PRIVATE"), "{err}");
+    }
+
+    #[test]
+    fn a_declared_public_key_needs_its_own_private_half() {
+        let dir = scratch("declared");
+        let (private, public) = generate_key_pem(2048).unwrap();
+        let declared = crate::apk::sign::public_pem_id(&public).unwrap();
+        let mut args = setup(&dir, &declared);
+        let mut spec: PackagingSpec =
+            serde_json::from_slice(&std::fs::read(&args.spec).unwrap()).unwrap();
+        spec.signing_public_key = "keys/melange.rsa.pub".into();
+        std::fs::write(&args.spec, serde_json::to_vec(&spec).unwrap()).unwrap();
+        // No secret: never unsigned output under the declared key.
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("keys/melange.rsa.pub"), "{err}");
+        assert!(err.contains("--secret id=melange.rsa,src="), "{err}");
+        assert!(!dir.join("out/x86_64/APKINDEX.tar.gz").exists());
+        // Another key: both fingerprints named.
+        let (other, _) = generate_key_pem(2048).unwrap();
+        std::fs::write(dir.join("other.rsa"), &other).unwrap();
+        args.signing_key = dir.join("other.rsa");
+        let other_id = key_id(&SigningKey::from_pem("other.rsa", &other).unwrap());
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains(&other_id) && err.contains(&declared), "{err}");
+        assert!(!err.contains("PRIVATE"), "{err}");
+        // Its own private half: the fingerprints agree, packages are signed.
+        std::fs::write(dir.join("melange.rsa"), &private).unwrap();
+        args.signing_key = dir.join("melange.rsa");
+        let summary = build_apks(&args).unwrap();
+        assert!(summary.contains("signed by melange.rsa.pub"), "{summary}");
     }
 
     #[test]

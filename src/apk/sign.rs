@@ -157,6 +157,25 @@ impl Keyring {
     }
 }
 
+/// `sha256:<hex>` of a public key's PKCS#1 DER: names a signing key without
+/// revealing anything secret. The packaging step compares it for the
+/// secret's public half and for a declared public key file, so both must
+/// use this one definition.
+pub fn public_key_id(key: &RsaPublicKey) -> String {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let der = key
+        .to_pkcs1_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(der)))
+}
+
+/// [`public_key_id`] of a PEM public key file's key (PKIX `PUBLIC KEY` or
+/// PKCS#1 `RSA PUBLIC KEY`); the error says why it is not one.
+pub fn public_pem_id(pem: &str) -> Result<String, String> {
+    parse_public_pem(pem).map(|key| public_key_id(&key))
+}
+
 fn parse_public_pem(pem: &str) -> Result<RsaPublicKey, String> {
     if pem.contains("-----BEGIN RSA PUBLIC KEY-----") {
         RsaPublicKey::from_pkcs1_pem(pem.trim())

@@ -42,7 +42,8 @@ pub struct Capabilities {
     pub version: String,
 }
 
-/// A connected LLBBridge client.
+/// A connected LLBBridge client. Methods take `&self`: each call uses its
+/// own clone of the client, so independent requests can be joined.
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
 }
@@ -56,9 +57,15 @@ impl Bridge {
         Bridge { client }
     }
 
+    /// A handle for one call: clones share the connection (HTTP/2 streams
+    /// over stdio), so independent calls can run at the same time.
+    fn client(&self) -> LlbBridgeClient<Channel> {
+        self.client.clone()
+    }
+
     /// Ping: caps and workers. Always the first call.
-    pub async fn ping(&mut self) -> Result<Capabilities, tonic::Status> {
-        let pong = self.client.ping(gw::PingRequest {}).await?.into_inner();
+    pub async fn ping(&self) -> Result<Capabilities, tonic::Status> {
+        let pong = self.client().ping(gw::PingRequest {}).await?.into_inner();
         let enabled = |caps: &[crate::proto::apicaps::ApiCap]| {
             caps.iter()
                 .filter(|c| c.enabled)
@@ -78,9 +85,9 @@ impl Bridge {
     }
 
     /// Definitions the client passed as frontend inputs.
-    pub async fn inputs(&mut self) -> Result<BTreeMap<String, pb::Definition>, tonic::Status> {
+    pub async fn inputs(&self) -> Result<BTreeMap<String, pb::Definition>, tonic::Status> {
         Ok(self
-            .client
+            .client()
             .inputs(gw::InputsRequest {})
             .await?
             .into_inner()
@@ -88,14 +95,14 @@ impl Bridge {
     }
 
     /// Solve a definition and return the result's ref ID.
-    pub async fn solve(&mut self, definition: pb::Definition) -> Result<String, tonic::Status> {
+    pub async fn solve(&self, definition: pb::Definition) -> Result<String, tonic::Status> {
         let request = gw::SolveRequest {
             definition: Some(definition),
             allow_result_return: true,
             allow_result_array_ref: true,
             ..Default::default()
         };
-        let response = self.client.solve(request).await?.into_inner();
+        let response = self.client().solve(request).await?.into_inner();
         result_ref(response)
     }
 
@@ -104,7 +111,7 @@ impl Bridge {
     /// exports the returned result. Daemons without `evaluate` (BuildKit
     /// 0.8) build a ref when a file of it is asked for: a stat of its root.
     pub async fn solve_evaluated(
-        &mut self,
+        &self,
         definition: pb::Definition,
         caps: &Capabilities,
     ) -> Result<String, tonic::Status> {
@@ -116,7 +123,7 @@ impl Bridge {
                 evaluate: true,
                 ..Default::default()
             };
-            let response = self.client.solve(request).await?.into_inner();
+            let response = self.client().solve(request).await?.into_inner();
             return result_ref(response);
         }
         let reference = self.solve(definition).await?;
@@ -124,28 +131,24 @@ impl Bridge {
             r#ref: reference.clone(),
             path: ".".to_string(),
         };
-        self.client.stat_file(request).await?;
+        self.client().stat_file(request).await?;
         Ok(reference)
     }
 
     /// Read a whole file from a solved ref.
-    pub async fn read_file(
-        &mut self,
-        reference: &str,
-        path: &str,
-    ) -> Result<Vec<u8>, tonic::Status> {
+    pub async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
         let request = gw::ReadFileRequest {
             r#ref: reference.to_string(),
             file_path: path.to_string(),
             range: None,
         };
-        Ok(self.client.read_file(request).await?.into_inner().data)
+        Ok(self.client().read_file(request).await?.into_inner().data)
     }
 
     /// Stat a path of a solved ref: `Ok(None)` when the daemon answers that
     /// it is not there (or cannot be read), the status for transport errors.
     pub async fn stat_file(
-        &mut self,
+        &self,
         reference: &str,
         path: &str,
     ) -> Result<Option<crate::proto::fsutil::types::Stat>, tonic::Status> {
@@ -153,7 +156,7 @@ impl Bridge {
             r#ref: reference.to_string(),
             path: path.to_string(),
         };
-        match self.client.stat_file(request).await {
+        match self.client().stat_file(request).await {
             Ok(response) => Ok(response.into_inner().stat),
             Err(status) if status.code() == tonic::Code::Unavailable => Err(status),
             Err(status) => {
@@ -166,7 +169,7 @@ impl Bridge {
     /// Read a file of any size, in ranges of `READ_CHUNK` bytes (each
     /// well under the message limit), up to `limit` bytes in all.
     pub async fn read_file_chunked(
-        &mut self,
+        &self,
         reference: &str,
         path: &str,
         limit: usize,
@@ -181,7 +184,7 @@ impl Bridge {
                     length: READ_CHUNK as i64,
                 }),
             };
-            let chunk = self.client.read_file(request).await?.into_inner().data;
+            let chunk = self.client().read_file(request).await?.into_inner().data;
             let done = chunk.len() < READ_CHUNK;
             data.extend_from_slice(&chunk);
             if data.len() > limit {
@@ -197,7 +200,7 @@ impl Bridge {
 
     /// Image config JSON for `reference` on `platform`.
     pub async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: &pb::Platform,
         mode: Option<&str>,
@@ -210,7 +213,7 @@ impl Bridge {
             ..Default::default()
         };
         Ok(self
-            .client
+            .client()
             .resolve_image_config(request)
             .await?
             .into_inner()
@@ -219,7 +222,7 @@ impl Bridge {
 
     /// Return the build result: a solved ref and/or metadata.
     pub async fn return_result(
-        &mut self,
+        &self,
         id: Option<String>,
         metadata: BTreeMap<String, Vec<u8>>,
         caps: &Capabilities,
@@ -232,7 +235,7 @@ impl Bridge {
             }
         });
         let result = gw::Result { result, metadata };
-        self.client
+        self.client()
             .r#return(gw::ReturnRequest {
                 result: Some(result),
                 error: None,
@@ -242,8 +245,8 @@ impl Bridge {
     }
 
     /// Return an error for the client to show.
-    pub async fn return_error(&mut self, status: rpc::Status) -> Result<(), tonic::Status> {
-        self.client
+    pub async fn return_error(&self, status: rpc::Status) -> Result<(), tonic::Status> {
+        self.client()
             .r#return(gw::ReturnRequest {
                 result: None,
                 error: Some(status),

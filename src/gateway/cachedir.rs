@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use futures_util::future::join_all;
+
 use super::bridge::{gateway_caps, Bridge, Capabilities};
 use super::pipelines::Context;
 use super::{Failure, FAILED_PRECONDITION};
@@ -20,7 +22,7 @@ const MODE_TYPE: u32 = 0x8F28_0000;
 
 /// The cache files of `cache` that `plan`'s native fetches could use.
 pub(super) async fn cached_downloads(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     caps: &Capabilities,
     context: &Context<'_>,
     cache: Option<&ContextSource>,
@@ -61,10 +63,15 @@ pub(super) async fn cached_downloads(
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(graph.finish(&state)).await?;
+    let reference = &reference;
+    let stats = join_all(wanted.into_iter().map(|name| async move {
+        let stat = bridge.stat_file(reference, &name).await;
+        (name, stat)
+    }))
+    .await;
     let mut found = BTreeSet::new();
-    for name in wanted {
-        let stat = bridge.stat_file(&reference, &name).await?;
-        if stat.is_some_and(|stat| stat.mode & MODE_TYPE == 0) {
+    for (name, stat) in stats {
+        if stat?.is_some_and(|stat| stat.mode & MODE_TYPE == 0) {
             tracing::info!(%name, "download found in melange-cache");
             found.insert(name);
         }

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::bridge::{gateway_caps, Bridge, Capabilities};
-use super::opts::{FrontendOpts, ResolveMode};
+use super::opts::ResolveMode;
+use super::pipelines::Context;
 use super::{internal, Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
 use crate::llb::image::{normalize_reference, ImageConfig};
-use crate::llb::{CapSet, ContextSource, Graph, LocalOptions, OpInfo};
+use crate::llb::{ContextSource, Graph, LocalOptions, OpInfo};
 use crate::plan::{BaseSource, ContextValue};
 use crate::proto::pb;
 
@@ -16,19 +17,16 @@ use crate::proto::pb;
 /// local when the client passed one, else from that local, transferring only
 /// the file itself.
 pub(super) async fn read_build_file(
-    bridge: &mut Bridge,
-    options: &FrontendOpts,
-    inputs: &BTreeMap<String, pb::Definition>,
-    session_id: Option<&str>,
-    caps: &CapSet,
-    platform: &pb::Platform,
+    bridge: &Bridge,
+    context: &Context<'_>,
 ) -> Result<String, Failure> {
-    let mut graph = Graph::new(platform.clone(), caps.clone());
-    let state = match inputs.get(&options.dockerfile_key) {
+    let options = context.options;
+    let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
+    let state = match context.inputs.get(&options.dockerfile_key) {
         Some(definition) => graph.import(definition),
         None => {
             let local = LocalOptions {
-                session_id: session_id.map(str::to_string),
+                session_id: context.session_id.map(str::to_string),
                 shared_key_hint: Some(options.filename.clone()),
                 follow_paths: vec![options.filename.clone()],
                 differ_none: true,
@@ -76,7 +74,7 @@ impl Resolver<'_> {
     /// The environment base and, for images, its config.
     pub async fn base(
         &self,
-        bridge: &mut Bridge,
+        bridge: &Bridge,
         base: &BaseSource,
     ) -> Result<(ContextSource, ImageConfig), Failure> {
         let source = match base {
@@ -113,11 +111,7 @@ impl Resolver<'_> {
         }
     }
 
-    async fn image_config(
-        &self,
-        bridge: &mut Bridge,
-        reference: &str,
-    ) -> Result<ImageConfig, Failure> {
+    async fn image_config(&self, bridge: &Bridge, reference: &str) -> Result<ImageConfig, Failure> {
         if !self.caps.gateway.contains(gateway_caps::RESOLVE_IMAGE) {
             tracing::warn!("BuildKit cannot resolve image configs; using no image environment");
             return Ok(ImageConfig::default());

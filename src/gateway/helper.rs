@@ -129,7 +129,7 @@ fn from_source(options: &FrontendOpts) -> Result<(ContextSource, HelperOrigin), 
 /// [`crate::llb::signing_probe`]): `Some(fingerprint)`, or `None` when the
 /// build is unsigned.
 pub(super) async fn signing_key_id(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     helper: &ContextSource,
     platform: &pb::Platform,
     caps: &CapSet,

@@ -11,6 +11,7 @@ mod mismatch;
 pub mod opts;
 mod pipelines;
 mod repositories;
+mod signing;
 mod sourcedir;
 mod subrequests;
 
@@ -53,11 +54,12 @@ impl From<tonic::Status> for Failure {
 
 /// Run as a gateway frontend until the result (or error) is returned.
 pub async fn serve() -> Result<(), String> {
+    let started = std::time::Instant::now();
     let raw = opts::from_env(std::env::vars());
     let channel = connect::stdio_channel()
         .await
         .map_err(|e| format!("cannot reach buildkitd over stdin/stdout: {e}"))?;
-    let mut bridge = Bridge::new(channel);
+    let bridge = Bridge::new(channel);
     let caps = bridge
         .ping()
         .await
@@ -71,8 +73,15 @@ pub async fn serve() -> Result<(), String> {
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
         Some(id) => subrequest(id),
-        None => build(&mut bridge, &caps, &raw).await,
+        None => build(&bridge, &caps, &raw).await,
     };
+    // Where a warm rebuild's time goes: hack/bench-rebuild reads this line
+    // (buildkitd writes the frontend's stderr to its own log).
+    tracing::info!(
+        millis = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+        file = %raw.get("filename").map(String::as_str).unwrap_or_default(),
+        "returning to buildkitd"
+    );
     let returned = match outcome {
         Ok(Answer::Build { id, metadata }) => bridge.return_result(Some(id), metadata, &caps).await,
         Ok(Answer::Metadata(metadata)) => bridge.return_result(None, metadata, &caps).await,
@@ -149,9 +158,12 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
     }
 }
 
-/// Everything between Ping and Return.
+/// Everything between Ping and Return. Independent requests are joined:
+/// the build file, the env file and the base image's config first (they
+/// need the options alone); then the source-dir lookup with the declared
+/// public key beside planning, the repositories and the cache-dir lookup.
 async fn build(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
 ) -> Result<Answer, Failure> {
@@ -167,6 +179,7 @@ async fn build(
             };
         }
     }
+    let options = options;
     let inputs = if caps.gateway.contains(bridge::gateway_caps::FRONTEND_INPUTS) {
         bridge.inputs().await?
     } else {
@@ -177,6 +190,97 @@ async fn build(
         .filter(|s| !s.is_empty());
     let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
     let platform = pb_platform(&options.build.platform);
+    let context = pipelines::Context {
+        options: &options,
+        inputs: &inputs,
+        session_id: session_id.as_deref(),
+        caps: &llb_caps,
+        platform: &platform,
+    };
+    let resolver = contexts::Resolver {
+        caps,
+        inputs: &inputs,
+        platform: &platform,
+        mode: options.resolve_mode,
+    };
+    let key_file = plan::packaging::public_key_file(&options.build)
+        .map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
+
+    // What the options alone decide.
+    let early_base = plan::base_from_options(&options.build);
+    let (text, env_file, base) = tokio::join!(
+        contexts::read_build_file(bridge, &context),
+        pipelines::env_file(bridge, &context),
+        async {
+            match &early_base {
+                Some(base) => Some(resolver.base(bridge, base).await),
+                None => None,
+            }
+        },
+    );
+    let text = text?;
+    let config = config::load(&options.filename, &text)
+        .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let mut build_options = options.build.clone();
+    build_options.env_file = env_file?;
+    build_options.build_file_text = text.clone();
+
+    // Planning (and what the plan asks for) beside the source-dir lookup,
+    // which needs only the package name.
+    let planned = async {
+        let library = pipelines::library(bridge, &context, &config).await?;
+        let plan = plan::plan(&options.filename, &config, &build_options, &library)
+            .map_err(|e| config_failure(e, &options.filename, &text))?;
+        let named = named_contexts(&resolver, &options, &plan)?;
+        let cache = plan
+            .cache_context
+            .as_ref()
+            .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
+            .transpose()?;
+        let (installation, cached_downloads) = tokio::join!(
+            repositories::resolve(bridge, &context, &named, plan.environment.as_ref()),
+            cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan),
+        );
+        Ok::<_, Failure>((plan, named, cache, installation?, cached_downloads?))
+    };
+    let key_paths: Vec<String> = key_file.iter().map(|f| f.path().to_string()).collect();
+    let looked_up = async {
+        let package = config.package.name.value.as_str();
+        let lookup = sourcedir::lookup(bridge, &context, package, &key_paths).await?;
+        let declared = async {
+            match &key_file {
+                Some(file) => signing::declared_key(bridge, &lookup.reference, file).await,
+                None => Ok(None),
+            }
+        };
+        let (source_dir, declared) =
+            tokio::join!(sourcedir::resolve(bridge, caps, &lookup), declared);
+        Ok::<_, Failure>((source_dir?, declared))
+    };
+    let (planned, looked_up) = tokio::join!(planned, looked_up);
+    let (mut plan, named, cache, installation, cached_downloads) = planned?;
+    let (source_dir, declared) = looked_up?;
+    if let Some(environment) = plan.environment.as_mut() {
+        environment.installation = installation;
+    }
+    let (base, base_config) = match base {
+        Some(resolved) if early_base.as_ref() == Some(&plan.base) => resolved?,
+        _ => resolver.base(bridge, &plan.base).await?,
+    };
+
+    // The frontend's own binary packages the result, installs packages and
+    // unpacks native sources.
+    let needs_helper = plan.packaging.is_some()
+        || plan.environment.is_some()
+        || plan.steps.iter().any(|step| step.source.is_some());
+    let helper = match needs_helper {
+        true => {
+            let (image, origin) = helper::helper_image(&options)?;
+            tracing::info!(?origin, "helper image");
+            Some(image)
+        }
+        false => None,
+    };
     // The helper (the frontend's own image) runs on the worker's platform.
     let build_platform = caps.platforms.first().map(|worker| pb::Platform {
         architecture: worker.architecture.clone(),
@@ -184,45 +288,56 @@ async fn build(
         variant: worker.variant.clone(),
         ..Default::default()
     });
-    let text = contexts::read_build_file(
-        bridge,
-        &options,
-        &inputs,
-        session_id.as_deref(),
-        &llb_caps,
-        &platform,
-    )
-    .await?;
-    let config = config::load(&options.filename, &text)
-        .map_err(|e| config_failure(e, &options.filename, &text))?;
-    let context = pipelines::Context {
-        options: &options,
-        inputs: &inputs,
-        session_id: session_id.as_deref(),
-        caps: &llb_caps,
-        platform: &platform,
+    let (signing_key_id, signing_public_key) = match (&helper, &plan.packaging) {
+        (Some(image), Some(_)) => match declared? {
+            Some(key) => (Some(key.id), Some(key.file)),
+            None => {
+                let session = session_id.as_deref().unwrap_or_default();
+                let probe_platform = build_platform.as_ref().unwrap_or(&platform);
+                let id = helper::signing_key_id(bridge, image, probe_platform, &llb_caps, session)
+                    .await?;
+                (id, None)
+            }
+        },
+        _ => (None, None),
     };
-    let library = pipelines::library(bridge, &context, &config).await?;
-    let env_file = pipelines::env_file(bridge, &context).await?;
-    options.build.env_file = env_file;
-    options.build.build_file_text = text.clone();
-    let mut plan = plan::plan(&options.filename, &config, &options.build, &library)
-        .map_err(|e| config_failure(e, &options.filename, &text))?;
-    let context = pipelines::Context {
-        options: &options,
-        inputs: &inputs,
-        session_id: session_id.as_deref(),
-        caps: &llb_caps,
-        platform: &platform,
+    let build_inputs = BuildInputs {
+        base,
+        base_config,
+        cache,
+        cached_downloads,
+        context_name: options.context_key.clone(),
+        context_excludes: vec![options.filename.clone()],
+        source_dir,
+        session_id: session_id.clone(),
+        platform: platform.clone(),
+        build_platform,
+        caps: llb_caps.clone(),
+        source: Some(SourceFile {
+            filename: options.filename.clone(),
+            data: text.into_bytes(),
+        }),
+        helper,
+        signing_key_id,
+        signing_public_key,
+        no_cache: options.no_cache,
+        contexts: named,
     };
-    let source_dir = sourcedir::resolve(bridge, caps, &context, &plan.package.name).await?;
-    let resolver = contexts::Resolver {
-        caps,
-        inputs: &inputs,
-        platform: &platform,
-        mode: options.resolve_mode,
-    };
-    // The named contexts the environment's repositories and keys read.
+    repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
+    let id = solve(bridge, caps, &plan, &build_inputs).await?;
+    let metadata = BTreeMap::from([(
+        PLATFORMS_KEY.to_string(),
+        result_platforms(&options.build.platform),
+    )]);
+    Ok(Answer::Build { id, metadata })
+}
+
+/// The named contexts the environment's repositories and keys read.
+fn named_contexts(
+    resolver: &contexts::Resolver<'_>,
+    options: &opts::FrontendOpts,
+    plan: &plan::BuildPlan,
+) -> Result<BTreeMap<String, llb::ContextSource>, Failure> {
     let mut named = BTreeMap::new();
     for name in plan
         .environment
@@ -238,60 +353,18 @@ async fn build(
         })?;
         named.insert(name.clone(), resolver.context(&name, value)?);
     }
-    repositories::resolve(bridge, &context, &named, &mut plan).await?;
-    let (base, base_config) = resolver.base(bridge, &plan.base).await?;
-    let cache = plan
-        .cache_context
-        .as_ref()
-        .map(|value| resolver.context(plan::CACHE_CONTEXT, value))
-        .transpose()?;
-    let cached_downloads =
-        cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan).await?;
-    // The frontend's own binary packages the result, installs packages and
-    // unpacks native sources.
-    let needs_helper = plan.packaging.is_some()
-        || plan.environment.is_some()
-        || plan.steps.iter().any(|step| step.source.is_some());
-    let helper = match needs_helper {
-        true => {
-            let (image, origin) = helper::helper_image(&options)?;
-            tracing::info!(?origin, "helper image");
-            Some(image)
-        }
-        false => None,
-    };
-    let signing_key_id = match (&helper, &plan.packaging) {
-        (Some(image), Some(_)) => {
-            let session = session_id.as_deref().unwrap_or_default();
-            let probe_platform = build_platform.as_ref().unwrap_or(&platform);
-            helper::signing_key_id(bridge, image, probe_platform, &llb_caps, session).await?
-        }
-        _ => None,
-    };
-    let build_inputs = BuildInputs {
-        base,
-        base_config,
-        cache,
-        cached_downloads,
-        context_name: options.context_key.clone(),
-        context_excludes: vec![options.filename.clone()],
-        source_dir,
-        session_id,
-        platform,
-        build_platform,
-        caps: llb_caps,
-        source: Some(SourceFile {
-            filename: options.filename.clone(),
-            data: text.into_bytes(),
-        }),
-        helper,
-        signing_key_id,
-        no_cache: options.no_cache,
-        contexts: named,
-    };
-    repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
-    let definition = llb::compile(&plan, &build_inputs)
-        .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    Ok(named)
+}
+
+/// Compile and solve the build; errors explained where the frontend can.
+async fn solve(
+    bridge: &Bridge,
+    caps: &Capabilities,
+    plan: &plan::BuildPlan,
+    inputs: &BuildInputs,
+) -> Result<String, Failure> {
+    let definition =
+        llb::compile(plan, inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     // A wrong expected-sha256 surfaces only when the build runs: build now
     // when the plan has such a source, so the error can be explained.
     let explainable = plan.steps.iter().any(|step| {
@@ -302,9 +375,9 @@ async fn build(
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
-    let id = solved.map_err(|status| {
+    solved.map_err(|status| {
         let mut failure = Failure::from(status);
-        if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
+        if let Some(line) = mismatch::explain(&failure.0.message, plan) {
             failure.0.message = line;
         }
         if plan.insecure && failure.0.message.contains("security.insecure") {
@@ -314,12 +387,7 @@ async fn build(
             );
         }
         failure
-    })?;
-    let metadata = BTreeMap::from([(
-        PLATFORMS_KEY.to_string(),
-        result_platforms(&options.build.platform),
-    )]);
-    Ok(Answer::Build { id, metadata })
+    })
 }
 
 /// BuildKit's exporter metadata key for the platforms of a result.

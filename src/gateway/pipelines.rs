@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join_all;
+
 use super::bridge::Bridge;
 use super::opts::FrontendOpts;
 use super::{Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
@@ -25,7 +27,7 @@ pub(super) struct Context<'a> {
 /// The library for this build; touches the context only when the config
 /// has a `uses:`.
 pub(super) async fn library(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
     config: &Config,
 ) -> Result<Library, Failure> {
@@ -42,16 +44,22 @@ pub(super) async fn library(
         if wanted.is_empty() {
             return Ok(library);
         }
-        for name in wanted {
-            let found = find(bridge, &reference, &dirs, &name).await?;
-            library.add(&name, found);
+        let reference = &reference;
+        let dirs = &dirs;
+        let found = join_all(wanted.into_iter().map(|name| async move {
+            let found = find(bridge, reference, dirs, &name).await;
+            (name, found)
+        }))
+        .await;
+        for (name, found) in found {
+            library.add(&name, found?);
         }
     }
 }
 
 /// The env file `MELANGE_ENV_FILE` names, if any.
 pub(super) async fn env_file(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
 ) -> Result<Option<ContextFile>, Failure> {
     let Some(path) = context.options.build.env_file_path() else {
@@ -75,7 +83,7 @@ pub(super) async fn env_file(
 
 /// The context restricted to `patterns`.
 pub(super) async fn solve(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
     patterns: Vec<String>,
     purpose: &str,
@@ -87,7 +95,7 @@ pub(super) async fn solve(
 /// The context restricted to `include` minus `exclude` (BuildKit's
 /// patterns; a frontend input is taken whole).
 pub(super) async fn solve_filtered(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
     include: Vec<String>,
     exclude: Vec<String>,
@@ -115,7 +123,7 @@ pub(super) async fn solve_filtered(
 
 /// `<dir>/<name>.yaml` from the first dir that has it.
 async fn find(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     reference: &str,
     dirs: &[String],
     name: &str,

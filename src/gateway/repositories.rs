@@ -7,9 +7,12 @@
 //! result goes into the plan: the packages to install, in order, with where
 //! each file is.
 
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+
 use crate::apk::repository::{self, OpenedIndex, RepositoryRef, Trust};
 use crate::apk::Keyring;
-use std::collections::BTreeMap;
 
 use crate::llb::{
     self, context_files, BuildInputs, CapSet, ContextSource, Graph, HttpOptions, OpInfo,
@@ -27,52 +30,68 @@ use super::{Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
 /// Largest index or key read (Wolfi's index is tens of MB).
 const MAX_FILE: usize = 512 << 20;
 
-/// Resolve the plan's environment, if it has one, and record the result.
-/// `named` holds the named contexts its repositories and keys read.
+/// Resolve `environment`, if the plan has one: the installation to record
+/// in it. `named` holds the named contexts its repositories and keys read.
+/// Every context is transferred, and every key and index read, at once.
 pub(super) async fn resolve(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
     named: &BTreeMap<String, ContextSource>,
-    plan: &mut BuildPlan,
-) -> Result<(), Failure> {
-    let Some(environment) = plan.environment.as_mut() else {
-        return Ok(());
+    environment: Option<&EnvironmentPlan>,
+) -> Result<Option<Installation>, Failure> {
+    let Some(environment) = environment else {
+        return Ok(None);
     };
-    let installation = resolve_environment(bridge, context, named, environment).await?;
-    environment.installation = Some(installation);
-    Ok(())
+    resolve_environment(bridge, context, named, environment)
+        .await
+        .map(Some)
 }
 
 async fn resolve_environment(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     context: &Context<'_>,
     named: &BTreeMap<String, ContextSource>,
     env: &EnvironmentPlan,
 ) -> Result<Installation, Failure> {
     let sources = Sources::new(bridge, context, env, named).await?;
+    let index_path = RepositoryRef::index_path(&env.arch);
+    let key_reads = join_all(env.keyring.iter().map(|location| {
+        let name = key_name(location).to_string();
+        let sources = &sources;
+        async move {
+            let bytes = sources.read(bridge, context, location, &name).await?;
+            Ok::<_, Failure>((location, name, bytes))
+        }
+    }));
+    let index_reads = join_all(env.repositories.iter().map(|repository| {
+        let location = format!("{}/{index_path}", repository.location);
+        let sources = &sources;
+        async move {
+            sources
+                .read(bridge, context, &location, "APKINDEX.tar.gz")
+                .await
+                .map_err(|Failure(mut status)| {
+                    status.message = format!("repository {repository}: {}", status.message);
+                    Failure(status)
+                })
+        }
+    }));
+    let (key_reads, index_reads) = tokio::join!(key_reads, index_reads);
+    let key_reads: Result<Vec<_>, Failure> = key_reads.into_iter().collect();
+    let index_reads: Result<Vec<_>, Failure> = index_reads.into_iter().collect();
     let mut keys = Keyring::new();
     let mut key_files = Vec::new();
-    for location in &env.keyring {
-        let name = key_name(location).to_string();
-        let bytes = sources.read(bridge, context, location, &name).await?;
+    for (location, name, bytes) in key_reads? {
         let pem = String::from_utf8(bytes)
             .map_err(|_| invalid(format!("key {location}: not a PEM text file")))?;
         keys.add_pem(&name, &pem)
             .map_err(|e| invalid(format!("key {location}: {e}")))?;
         key_files.push(KeyFile { name, pem });
     }
-    let index_path = RepositoryRef::index_path(&env.arch);
+    let index_bytes = index_reads?;
     let mut indexes: Vec<OpenedIndex> = Vec::new();
     let mut untrusted = Vec::new();
-    for repository in &env.repositories {
-        let location = format!("{}/{index_path}", repository.location);
-        let bytes = sources
-            .read(bridge, context, &location, "APKINDEX.tar.gz")
-            .await
-            .map_err(|Failure(mut status)| {
-                status.message = format!("repository {repository}: {}", status.message);
-                Failure(status)
-            })?;
+    for (repository, bytes) in env.repositories.iter().zip(index_bytes) {
         let opened = repository::open_index(
             repository,
             &index_path,
@@ -146,7 +165,7 @@ async fn resolve_environment(
 /// left out of the layers, to be installed through the link by the finish
 /// step.
 pub(super) async fn leave_out_covered_folders(
-    bridge: &mut Bridge,
+    bridge: &Bridge,
     plan: &mut BuildPlan,
     inputs: &BuildInputs,
 ) -> Result<(), Failure> {
@@ -162,20 +181,24 @@ pub(super) async fn leave_out_covered_folders(
     let definition = llb::package_records(plan, inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(definition).await?;
-    let mut records = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let mut texts = Vec::with_capacity(2);
-        for name in [format!("{id}.links"), format!("{id}.installed")] {
+    let read = |name: String| {
+        let reference = &reference;
+        async move {
             let bytes = bridge
-                .read_file(&reference, &name)
+                .read_file(reference, &name)
                 .await
                 .map_err(|e| super::internal(format!("cannot read {name}: {}", e.message())))?;
-            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+            Ok::<_, Failure>(String::from_utf8_lossy(&bytes).into_owned())
         }
-        let installed = texts.pop().unwrap_or_default();
-        let links = texts.pop().unwrap_or_default();
-        records.push((links, installed));
-    }
+    };
+    let records = join_all(ids.iter().map(|id| async move {
+        let (links, installed) =
+            tokio::try_join!(read(format!("{id}.links")), read(format!("{id}.installed")))?;
+        Ok::<_, Failure>((links, installed))
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, Failure>>()?;
     let covered = covered_folders(&records);
     if let Some(installation) = plan
         .environment
@@ -243,49 +266,58 @@ struct Sources {
 
 impl Sources {
     async fn new(
-        bridge: &mut Bridge,
+        bridge: &Bridge,
         context: &Context<'_>,
         env: &EnvironmentPlan,
         named: &BTreeMap<String, ContextSource>,
     ) -> Result<Sources, Failure> {
         let no_cache = context.options.no_cache;
-        let mut refs = BTreeMap::new();
-        for (origin, paths) in context_paths(env) {
-            let reference = match &origin {
-                None => {
-                    let label = format!("load {} from the build context", paths.join(", "));
-                    pipelines::solve(bridge, context, paths, "repositories", label).await?
-                }
-                Some(name) => {
-                    let source = named
-                        .get(name)
-                        .ok_or_else(|| invalid(format!("named context {name:?} was not given")))?;
-                    let definition = named_definition(
-                        name,
-                        source,
-                        &paths,
-                        context.session_id.map(str::to_string),
-                        (context.platform, context.caps),
-                        no_cache,
-                    )?;
-                    bridge.solve(definition).await.map_err(|e| {
-                        Failure::new(
-                            FAILED_PRECONDITION,
-                            format!("cannot load named context {name}: {}", e.message()),
-                        )
-                    })?
-                }
-            };
-            refs.insert(origin, reference);
-        }
-        Ok(Sources { refs, no_cache })
+        let solved = join_all(
+            context_paths(env)
+                .into_iter()
+                .map(|(origin, paths)| async move {
+                    let reference = match &origin {
+                        None => {
+                            let label = format!("load {} from the build context", paths.join(", "));
+                            pipelines::solve(bridge, context, paths, "repositories", label).await?
+                        }
+                        Some(name) => {
+                            let source = named.get(name).ok_or_else(|| {
+                                invalid(format!("named context {name:?} was not given"))
+                            })?;
+                            let definition = named_definition(
+                                name,
+                                source,
+                                &paths,
+                                context.session_id.map(str::to_string),
+                                (context.platform, context.caps),
+                                no_cache,
+                            )?;
+                            bridge.solve(definition).await.map_err(|e| {
+                                Failure::new(
+                                    FAILED_PRECONDITION,
+                                    format!("cannot load named context {name}: {}", e.message()),
+                                )
+                            })?
+                        }
+                    };
+                    Ok::<_, Failure>((origin, reference))
+                }),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, Failure>>()?;
+        Ok(Sources {
+            refs: solved.into_iter().collect(),
+            no_cache,
+        })
     }
 
     /// The bytes at `location` (a context path or a URL, fetched as an HTTP
     /// source saved as `file_name`).
     async fn read(
         &self,
-        bridge: &mut Bridge,
+        bridge: &Bridge,
         context: &Context<'_>,
         location: &str,
         file_name: &str,

@@ -71,9 +71,13 @@ pub struct BuildInputs {
     /// `frontend.bin`, or `Image` with the `source` option's reference.
     /// Only target `packages` needs it.
     pub helper: Option<ContextSource>,
-    /// Fingerprint of the signing key the client passed as the secret
-    /// (see [`super::packaging::signing_probe`]); `None`: unsigned.
+    /// Fingerprint of the signing key: the declared public key's, or what
+    /// the probe ([`super::packaging::signing_probe`]) found in the secret;
+    /// `None`: unsigned.
     pub signing_key_id: Option<String>,
+    /// The declared public key file (context path) that `signing_key_id`
+    /// was read from; `None`: the probe asked the secret.
+    pub signing_public_key: Option<String>,
     /// `--no-cache`: every op runs again (BuildKit's ignore-cache).
     pub no_cache: bool,
     /// The named contexts the environment's repositories and keys read
@@ -106,6 +110,7 @@ impl BuildInputs {
             source: None,
             helper: Some(ContextSource::Image(helper_image.to_string())),
             signing_key_id: None,
+            signing_public_key: None,
             no_cache: false,
             contexts: BTreeMap::new(),
         }
@@ -158,6 +163,7 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
             let helper = helper_state(&mut graph, inputs, "target packages")?;
             let mut spec = spec.clone();
             spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
+            spec.signing_public_key = inputs.signing_public_key.clone().unwrap_or_default();
             package(&mut graph, plan, &spec, state, helper)?
         }
         None => collect(&mut graph, plan, state)?,

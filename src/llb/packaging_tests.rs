@@ -38,6 +38,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
             "docker.io/library/melange-frontend:dev".into(),
         )),
         signing_key_id: signing_key_id.map(str::to_string),
+        signing_public_key: None,
         no_cache: false,
         contexts: Default::default(),
     }
@@ -199,6 +200,22 @@ fn packaging_cache_key_follows_the_metadata_and_the_key_only() {
     let described = YAML.replace("description: hi", "description: hello");
     let changed = compile_with(&described, &[], &inputs(None));
     assert_ne!(base, packaging_exec(&changed).0);
+}
+
+#[test]
+fn a_declared_public_key_is_named_in_the_spec_by_path_and_fingerprint() {
+    let key_id = format!("sha256:{}", "ef".repeat(32));
+    let probed = compile_with(YAML, &[], &inputs(Some(&key_id)));
+    assert!(spec_json(&probed).get("signing_public_key").is_none());
+    let mut declared = inputs(Some(&key_id));
+    declared.signing_public_key = Some("keys/melange.rsa.pub".into());
+    let def = compile_with(YAML, &[], &declared);
+    let spec = spec_json(&def);
+    assert_eq!(spec["signing_public_key"], "keys/melange.rsa.pub");
+    assert_eq!(spec["signing_key_id"], key_id.as_str());
+    // The declared step demands the secret, the probed one was told by
+    // it: not one cache entry for both.
+    assert_ne!(packaging_exec(&def).0, packaging_exec(&probed).0);
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             "docker.io/library/melange-frontend:dev".into(),
         )),
         signing_key_id: None,
+        signing_public_key: None,
         no_cache: false,
         contexts: Default::default(),
     }

@@ -518,21 +518,29 @@ fn resolve_target(file: &str, options: &BuildOptions) -> Result<Target, ConfigEr
     })
 }
 
-fn resolve_base(file: &str, options: &BuildOptions) -> Result<BaseSource, ConfigError> {
+/// The environment base the client named (the `melange-environment`
+/// named context, else the image build-arg), if any. It depends on the
+/// options alone, so the gateway can resolve its image config while the
+/// build file is still being read.
+pub fn base_from_options(options: &BuildOptions) -> Option<BaseSource> {
     if let Some(value) = options.named_contexts.get(ENVIRONMENT_CONTEXT) {
-        return Ok(BaseSource::Context {
+        return Some(BaseSource::Context {
             name: ENVIRONMENT_CONTEXT.to_string(),
             value: value.clone(),
         });
     }
-    if let Some(reference) = options
+    options
         .build_args
         .get(ENVIRONMENT_IMAGE_ARG)
         .filter(|r| !r.is_empty())
-    {
-        return Ok(BaseSource::Image {
+        .map(|reference| BaseSource::Image {
             reference: reference.clone(),
-        });
+        })
+}
+
+fn resolve_base(file: &str, options: &BuildOptions) -> Result<BaseSource, ConfigError> {
+    if let Some(base) = base_from_options(options) {
+        return Ok(base);
     }
     Err(ConfigError {
         file: file.to_string(),

@@ -39,6 +39,12 @@ pub const SIGNING_SECRET_PATH: &str = "/run/secrets/melange.rsa";
 pub const SIGNING_KEY_NAME_ARG: &str = "MELANGE_SIGNING_KEY_NAME";
 /// Default key name: users install the public key as `/etc/apk/keys/melange.rsa.pub`.
 pub const DEFAULT_SIGNING_KEY_NAME: &str = "melange.rsa";
+/// Build-arg naming the signing key's public half in the build context
+/// (default `<key name>.pub` at its root, when present; `none`: not
+/// declared, the frontend then asks the secret itself with a probe).
+pub const SIGNING_PUBLIC_KEY_ARG: &str = "MELANGE_SIGNING_PUBLIC_KEY";
+/// The value of [`SIGNING_PUBLIC_KEY_ARG`] that declares no public key.
+pub const NO_PUBLIC_KEY: &str = "none";
 /// Build-arg whose value becomes `.PKGINFO`'s `maintainer` (melange's `--namespace`).
 pub const NAMESPACE_ARG: &str = "MELANGE_NAMESPACE";
 
@@ -55,6 +61,12 @@ pub struct PackagingSpec {
     /// found the secret at build time; empty: unsigned. Packaging refuses
     /// a different key, and the cache key follows the key.
     pub signing_key_id: String,
+    /// The context path of the declared public key whose fingerprint is
+    /// `signing_key_id`; empty when the probe found the key. A declared
+    /// key must be matched by the secret: packaging never runs unsigned
+    /// (or with another key) under it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signing_public_key: String,
     /// `.melange.yaml` in each control member: the build file as written
     /// (a compiled rendering is not available yet). Empty: left out.
     pub melange_yaml: String,
@@ -129,15 +141,7 @@ pub(super) fn spec(
             .filter(|v| !v.is_empty())
     };
     let signing_key_name =
-        arg(SIGNING_KEY_NAME_ARG).unwrap_or_else(|| DEFAULT_SIGNING_KEY_NAME.to_string());
-    if signing_key_name.contains('/') {
-        return Err(Located::new(
-            Default::default(),
-            format!(
-                "build-arg {SIGNING_KEY_NAME_ARG} must be a file name, got {signing_key_name:?}"
-            ),
-        ));
-    }
+        signing_key_name(options).map_err(|m| Located::new(Default::default(), m))?;
     let main = &config.package;
     let common = Common {
         version: package.full_version(),
@@ -202,9 +206,75 @@ pub(super) fn spec(
         source_date_epoch,
         signing_key_name,
         signing_key_id: String::new(),
+        signing_public_key: String::new(),
         melange_yaml: options.build_file_text.clone(),
         packages,
     })
+}
+
+/// The signing key's name (`MELANGE_SIGNING_KEY_NAME`, default
+/// `melange.rsa`): a file name, which signatures carry as `<name>.pub`.
+pub fn signing_key_name(options: &BuildOptions) -> Result<String, String> {
+    let name = options
+        .build_args
+        .get(SIGNING_KEY_NAME_ARG)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .unwrap_or(DEFAULT_SIGNING_KEY_NAME);
+    if name.contains('/') {
+        return Err(format!(
+            "build-arg {SIGNING_KEY_NAME_ARG} must be a file name, got {name:?}"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Where a build declares its signing public key in the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKeyFile {
+    /// `<key name>.pub` at the context root: declared when present.
+    Default(String),
+    /// The [`SIGNING_PUBLIC_KEY_ARG`] path: must exist.
+    Given(String),
+}
+
+impl PublicKeyFile {
+    /// Its path in the build context.
+    pub fn path(&self) -> &str {
+        match self {
+            PublicKeyFile::Default(path) | PublicKeyFile::Given(path) => path,
+        }
+    }
+}
+
+/// The public key file to look for, or `None` when the build-arg says
+/// `none` (the signing probe then asks the secret).
+pub fn public_key_file(options: &BuildOptions) -> Result<Option<PublicKeyFile>, String> {
+    let given = options
+        .build_args
+        .get(SIGNING_PUBLIC_KEY_ARG)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    let Some(value) = given else {
+        let name = signing_key_name(options)?;
+        return Ok(Some(PublicKeyFile::Default(format!("{name}.pub"))));
+    };
+    if value == NO_PUBLIC_KEY {
+        return Ok(None);
+    }
+    let path = value.trim_start_matches("./");
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.ends_with('/')
+        || path.contains(['*', '?', '[', '\\'])
+        || path.split('/').any(|part| part == "..");
+    if bad {
+        return Err(format!(
+            "build-arg {SIGNING_PUBLIC_KEY_ARG}={value}: expected a file path inside the build \
+             context (or {NO_PUBLIC_KEY})"
+        ));
+    }
+    Ok(Some(PublicKeyFile::Given(path.to_string())))
 }
 
 /// What every package of the build shares.
@@ -396,5 +466,39 @@ subpackages:
         )
         .unwrap_err();
         assert!(err.contains("must be a file name"), "{err}");
+    }
+
+    #[test]
+    fn the_public_key_file_defaults_to_the_key_name_and_can_be_given_or_turned_off() {
+        use super::{public_key_file, PublicKeyFile};
+        let options = |args: &[(&str, &str)]| BuildOptions {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let file = |args: &[(&str, &str)]| public_key_file(&options(args));
+        assert_eq!(
+            file(&[]).unwrap(),
+            Some(PublicKeyFile::Default("melange.rsa.pub".into()))
+        );
+        assert_eq!(
+            file(&[("MELANGE_SIGNING_KEY_NAME", "wolfi.rsa")]).unwrap(),
+            Some(PublicKeyFile::Default("wolfi.rsa.pub".into()))
+        );
+        assert_eq!(
+            file(&[("MELANGE_SIGNING_PUBLIC_KEY", " ./keys/k.pub ")]).unwrap(),
+            Some(PublicKeyFile::Given("keys/k.pub".into()))
+        );
+        assert_eq!(
+            file(&[("MELANGE_SIGNING_PUBLIC_KEY", "none")]).unwrap(),
+            None
+        );
+        for bad in ["/etc/k.pub", "../k.pub", "keys/", "./", "keys/*.pub"] {
+            let err = file(&[("MELANGE_SIGNING_PUBLIC_KEY", bad)]).unwrap_err();
+            assert!(err.contains("MELANGE_SIGNING_PUBLIC_KEY"), "{err}");
+        }
+        assert!(file(&[("MELANGE_SIGNING_KEY_NAME", "a/b")]).is_err());
     }
 }
