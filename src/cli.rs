@@ -275,7 +275,8 @@ pub fn read_library(config: &config::Config, dirs: &[PathBuf]) -> plan::Library 
 /// Run `plan`: the JSON on success, a `file:line:col: message` error otherwise.
 pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
     let file_name = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
+    let text = config::utf8(&file_name, bytes).map_err(|e| e.to_string())?;
     let options = BuildOptions {
         build_args: split_pairs(&args.build_args, "--build-arg")?,
         target: args.target.clone(),

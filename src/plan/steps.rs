@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::config::cond;
-use crate::config::decode::validate_package_name;
 use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
 use crate::config::{Config, Step, Subpackage, TestSection, Text};
 
 use super::library::{self, Library, Pipeline};
+use super::metadata::{self, Rule};
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
 
 mod uses;
@@ -113,10 +113,9 @@ pub(super) fn expand_subpackages<'a>(
                     continue;
                 }
             }
-            let name = Text::new(substitute(&sub.name, &scope)?, sub.name.pos);
-            validate_package_name(&name)?;
+            let name = metadata::value(&sub.name, &scope, "subpackage name", Rule::Name)?;
             out.push(Expanded {
-                name: name.value,
+                name,
                 pos: sub.name.pos,
                 pipeline: &sub.pipeline,
                 test: sub.test.as_ref(),
