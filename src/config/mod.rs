@@ -7,6 +7,7 @@ pub mod error;
 mod locate;
 pub mod model;
 pub mod schema;
+mod scope;
 pub mod subst;
 pub mod yaml;
 

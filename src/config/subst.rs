@@ -1,13 +1,10 @@
 //! `${{name}}` substitution. Unknown variables are errors naming the variable
 //! and where it was used: melange's strict compile-time pass.
 
-use std::collections::BTreeMap;
-
 use super::error::{LResult, Located, Pos};
 use super::model::Text;
 
-/// Variables visible to one step.
-pub type Vars = BTreeMap<String, String>;
+pub use super::scope::Vars;
 
 /// The most text one substitution may make (1 MiB). Variables defined from
 /// variables can double at each step (`b: ${{vars.a}}${{vars.a}}`, and so
@@ -130,9 +127,9 @@ pub fn substitute_known(text: &Text, vars: &Vars) -> LResult<String> {
 fn known_hint(name: &str, vars: &Vars) -> String {
     let prefix = name.split('.').next().unwrap_or_default();
     let same_scope: Vec<&str> = vars
-        .keys()
+        .names()
+        .into_iter()
         .filter(|k| k.split('.').next() == Some(prefix))
-        .map(String::as_str)
         .collect();
     if same_scope.is_empty() {
         String::new()

@@ -329,10 +329,16 @@ pub fn plan(
     let env_file = options.env_file.as_ref().map(envfile::parse).transpose()?;
     let mut vars =
         vars::build_vars(config, &package, &options.platform, &enabled).map_err(located)?;
+    // Counts first: a range over a huge data set is refused before it is
+    // expanded.
+    steps::check_counts(config).map_err(located)?;
+    // Every subpackage and step copies the variables: share them.
+    vars.share();
     let subpackages = steps::expand_subpackages(config, &vars).map_err(located)?;
     let mut outputs = vec![package.name.clone()];
     outputs.extend(subpackages.iter().map(|s| s.name.clone()));
     vars::add_package_targets(&mut vars, &outputs);
+    vars.share();
     let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
     let tests =
         steps::compile_tests(config, &vars, &subpackages, &env, library).map_err(located)?;
