@@ -286,7 +286,8 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
         env_file: None,
-        build_file_text: text.clone(),
+        // Moved, not copied: the options keep the one copy of the text.
+        build_file_text: text,
     };
     let mut options = options;
     if let Some(path) = options.env_file_path() {
@@ -295,10 +296,14 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .map_err(|e| format!("build-arg {}={path}: {e}", plan::ENV_FILE_ARG))?;
         options.env_file = Some(plan::ContextFile { file: path, text });
     }
-    let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
+    let config = config::load(&file_name, &options.build_file_text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
     let mut plan =
         plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    // Peak memory: the plan holds what the rest needs (the packaging spec
+    // its own copy of the text).
+    drop((config, library));
+    options.build_file_text = String::new();
     if let Some(environment) = plan.environment.as_mut() {
         let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
         environment.installation = Some(resolve::install_offline(
@@ -408,11 +413,12 @@ fn offline_context(name: &str, value: &str) -> Result<ContextSource, String> {
 fn llb_output(definition: pb::Definition) -> Result<LlbOutput, String> {
     use prost::Message;
     let mut ops = Vec::with_capacity(definition.def.len());
-    for bytes in &definition.def {
-        let digest = llb::digest_of(bytes);
+    let mut metadata = definition.metadata;
+    for bytes in definition.def {
+        let digest = llb::digest_of(&bytes);
         let op = pb::Op::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
         ops.push(OpOutput {
-            metadata: definition.metadata.get(&digest).cloned(),
+            metadata: metadata.remove(&digest),
             digest,
             op,
         });
