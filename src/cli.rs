@@ -209,7 +209,7 @@ pub struct PlanArgs {
 
 /// The JSON `plan` prints.
 #[derive(Serialize)]
-struct PlanOutput {
+pub struct PlanOutput {
     plan: BuildPlan,
     llb: LlbOutput,
 }
@@ -274,6 +274,19 @@ pub fn read_library(config: &config::Config, dirs: &[PathBuf]) -> plan::Library 
 
 /// Run `plan`: the JSON on success, a `file:line:col: message` error otherwise.
 pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
+    let output = plan_output(args)?;
+    serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
+}
+
+/// Write [`plan_command`]'s JSON to `out` as it is made (a big plan is not
+/// held twice, as a value and as text).
+pub fn write_plan(args: &PlanArgs, out: impl std::io::Write) -> Result<(), String> {
+    let output = plan_output(args)?;
+    serde_json::to_writer_pretty(out, &output).map_err(|e| e.to_string())
+}
+
+/// Plan and compile offline: what `plan` prints.
+pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
     let file_name = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
     let text = config::utf8(&file_name, bytes).map_err(|e| e.to_string())?;
@@ -348,11 +361,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         .transpose()?;
     inputs.source_dir = offline_source_dir(args, &options, &plan.package.name)?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
-    let output = PlanOutput {
+    Ok(PlanOutput {
         plan,
         llb: llb_output(definition)?,
-    };
-    serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
+    })
 }
 
 /// The source dir as the frontend would find it, with the build file's
