@@ -209,7 +209,7 @@ pub struct PlanArgs {
 
 /// The JSON `plan` prints.
 #[derive(Serialize)]
-struct PlanOutput {
+pub struct PlanOutput {
     plan: BuildPlan,
     llb: LlbOutput,
 }
@@ -274,8 +274,22 @@ pub fn read_library(config: &config::Config, dirs: &[PathBuf]) -> plan::Library 
 
 /// Run `plan`: the JSON on success, a `file:line:col: message` error otherwise.
 pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
+    let output = plan_output(args)?;
+    serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
+}
+
+/// Write [`plan_command`]'s JSON to `out` as it is made (a big plan is not
+/// held twice, as a value and as text).
+pub fn write_plan(args: &PlanArgs, out: impl std::io::Write) -> Result<(), String> {
+    let output = plan_output(args)?;
+    serde_json::to_writer_pretty(out, &output).map_err(|e| e.to_string())
+}
+
+/// Plan and compile offline: what `plan` prints.
+pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
     let file_name = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
+    let text = config::utf8(&file_name, bytes).map_err(|e| e.to_string())?;
     let options = BuildOptions {
         build_args: split_pairs(&args.build_args, "--build-arg")?,
         target: args.target.clone(),
@@ -285,7 +299,8 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
         env_file: None,
-        build_file_text: text.clone(),
+        // Moved, not copied: the options keep the one copy of the text.
+        build_file_text: text,
     };
     let mut options = options;
     if let Some(path) = options.env_file_path() {
@@ -294,10 +309,14 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
             .map_err(|e| format!("build-arg {}={path}: {e}", plan::ENV_FILE_ARG))?;
         options.env_file = Some(plan::ContextFile { file: path, text });
     }
-    let config = config::load(&file_name, &text).map_err(|e| e.to_string())?;
+    let config = config::load(&file_name, &options.build_file_text).map_err(|e| e.to_string())?;
     let library = read_pipeline_dirs(args, &options, &config)?;
     let mut plan =
         plan::plan(&file_name, &config, &options, &library).map_err(|e| e.to_string())?;
+    // Peak memory: the plan holds what the rest needs (the packaging spec
+    // its own copy of the text).
+    drop((config, library));
+    options.build_file_text = String::new();
     if let Some(environment) = plan.environment.as_mut() {
         let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
         environment.installation = Some(resolve::install_offline(
@@ -342,11 +361,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<String, String> {
         .transpose()?;
     inputs.source_dir = offline_source_dir(args, &options, &plan.package.name)?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
-    let output = PlanOutput {
+    Ok(PlanOutput {
         plan,
         llb: llb_output(definition)?,
-    };
-    serde_json::to_string_pretty(&output).map_err(|e| e.to_string())
+    })
 }
 
 /// The source dir as the frontend would find it, with the build file's
@@ -407,11 +425,12 @@ fn offline_context(name: &str, value: &str) -> Result<ContextSource, String> {
 fn llb_output(definition: pb::Definition) -> Result<LlbOutput, String> {
     use prost::Message;
     let mut ops = Vec::with_capacity(definition.def.len());
-    for bytes in &definition.def {
-        let digest = llb::digest_of(bytes);
+    let mut metadata = definition.metadata;
+    for bytes in definition.def {
+        let digest = llb::digest_of(&bytes);
         let op = pb::Op::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
         ops.push(OpOutput {
-            metadata: definition.metadata.get(&digest).cloned(),
+            metadata: metadata.remove(&digest),
             digest,
             op,
         });

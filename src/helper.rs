@@ -93,6 +93,10 @@ pub fn build_apks(args: &BuildApksArgs) -> Result<String, String> {
         std::fs::read_to_string(&args.spec).map_err(|e| format!("{}: {e}", args.spec.display()))?;
     let spec: PackagingSpec = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a packaging spec: {e}", args.spec.display()))?;
+    // The plan checked every value at its YAML position; refuse again here
+    // whatever made the spec, before anything is written.
+    crate::plan::metadata::check_spec(&spec)
+        .map_err(|e| format!("{}: {e}", args.spec.display()))?;
     let key = signing_key(&args.signing_key, &spec.signing_key_name)?;
     check_key(&spec, &key.as_ref().map(key_id).unwrap_or_default())?;
     match &key {
@@ -493,6 +497,39 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
         assert_eq!(parse_key_id("none\n").unwrap(), None);
         assert!(parse_key_id("sha256:short").is_err());
+    }
+
+    #[test]
+    fn a_spec_value_with_a_line_break_is_refused_before_anything_is_written() {
+        let dir = scratch("forged");
+        let args = setup(&dir, "");
+        let text = std::fs::read_to_string(&args.spec).unwrap();
+        let mut spec: PackagingSpec = serde_json::from_str(&text).unwrap();
+        let good = spec.clone();
+        let changes: [fn(&mut PackageSpec); 6] = [
+            |p| {
+                p.depends
+                    .push("foo\n\nC:Q1x\nP:forged\nV:6.6-r0\nA:x86_64\nS:1\nI:1\nT:x".into())
+            },
+            |p| p.version = "1.0\ndepend = evil-r0".into(),
+            |p| p.version = "1.0 beta-r0".into(),
+            |p| p.url = "https://x\r\n".into(),
+            |p| p.licenses.push("MIT\nP:x".into()),
+            |p| p.name = "../x".into(),
+        ];
+        for change in changes {
+            spec = good.clone();
+            change(&mut spec.packages[1]);
+            std::fs::write(&args.spec, serde_json::to_vec(&spec).unwrap()).unwrap();
+            let err = build_apks(&args).unwrap_err();
+            assert!(err.contains("package \""), "{err}");
+            assert!(!dir.join("out").exists(), "{err}");
+        }
+        spec = good;
+        spec.arch = "x86_64/../..".into();
+        std::fs::write(&args.spec, serde_json::to_vec(&spec).unwrap()).unwrap();
+        let err = build_apks(&args).unwrap_err();
+        assert!(err.contains("not an apk architecture"), "{err}");
     }
 
     #[test]

@@ -23,7 +23,20 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Frontend => run_frontend(),
-        Command::Plan(args) => report(cli::plan_command(&args)),
+        Command::Plan(args) => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = cli::write_plan(&args, &mut stdout).and_then(|()| {
+                writeln!(stdout)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| e.to_string())
+            });
+            match written {
+                // A closed pipe (`plan … | head`) is the reader's choice.
+                Err(e) if e.contains("Broken pipe") => ExitCode::SUCCESS,
+                Err(e) => report(Err(e)),
+                Ok(()) => ExitCode::SUCCESS,
+            }
+        }
         Command::Keygen(args) => report(cli::keygen_command(&args)),
         Command::Index(args) => report(cli::index_command(&args)),
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),

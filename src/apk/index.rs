@@ -8,6 +8,7 @@ use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
 use super::package::{read_signatures, tar_files};
+use super::pkginfo::refuse;
 use super::sign::{signature_member, SignatureAlgo, SignatureEntry, SigningKey};
 use super::tarball::{self, TarHeader};
 use super::write::WrittenPackage;
@@ -219,6 +220,42 @@ impl IndexRecord {
         }
     }
 
+    /// Refuse a value that would break out of its `X:value` line (a line
+    /// break would forge a record) or a list entry with a space (read back
+    /// as two): the index writer calls this for every record.
+    pub fn check(&self) -> Result<(), ApkError> {
+        let what = format!("APKINDEX record {:?}", self.name);
+        for (key, value) in [
+            ("C", &self.checksum),
+            ("P", &self.name),
+            ("V", &self.version),
+            ("A", &self.arch),
+            ("T", &self.description),
+            ("U", &self.url),
+            ("L", &self.license),
+            ("o", &self.origin),
+            ("m", &self.maintainer),
+            ("c", &self.commit),
+        ] {
+            refuse(&what, key, value, false)?;
+        }
+        for (key, list) in [
+            ("D", &self.depends),
+            ("p", &self.provides),
+            ("i", &self.install_if),
+            ("r", &self.replaces),
+        ] {
+            for value in list {
+                refuse(&what, key, value, true)?;
+            }
+        }
+        for (key, value) in &self.other {
+            refuse(&what, &key.to_string(), value, false)?;
+            refuse(&what, "a key", &key.to_string(), true)?;
+        }
+        Ok(())
+    }
+
     /// The record as `APKINDEX` lines in apk-tools' order, ending with the
     /// blank separator line. Empty text fields are left out; S, I and t are
     /// always written (as melange does).
@@ -273,6 +310,9 @@ pub fn write_index(
     description: &str,
     key: Option<&SigningKey>,
 ) -> Result<Vec<u8>, ApkError> {
+    for record in records {
+        record.check()?;
+    }
     let mut sorted: Vec<&IndexRecord> = records.iter().collect();
     sorted.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     let text: String = sorted.iter().map(|r| r.to_text()).collect();

@@ -162,9 +162,90 @@ impl PkgInfo {
         out
     }
 
+    /// Refuse a value that would not stay on its own line: a line break
+    /// (or any other control character) in any field would add lines, so
+    /// keys, to `.PKGINFO` and through it to the index; a list entry with
+    /// a space would be read back as two. The writers call this whatever
+    /// the plan checked before (defence in depth).
+    pub fn check(&self) -> Result<(), ApkError> {
+        let single = [
+            ("pkgname", &self.pkgname),
+            ("pkgver", &self.pkgver),
+            ("arch", &self.arch),
+            ("origin", &self.origin),
+            ("pkgdesc", &self.pkgdesc),
+            ("url", &self.url),
+            ("commit", &self.commit),
+            ("maintainer", &self.maintainer),
+            ("datahash", &self.datahash),
+        ];
+        let lines = self.license.iter().map(|v| ("license", v));
+        let other = self.other.iter().map(|(k, v)| (k.as_str(), v));
+        for (key, value) in single.into_iter().chain(lines).chain(other) {
+            refuse(".PKGINFO", key, value, false)?;
+        }
+        for (key, list) in [
+            ("depend", &self.depends),
+            ("provides", &self.provides),
+            ("replaces", &self.replaces),
+            ("install_if", &self.install_if),
+            ("triggers", &self.triggers),
+        ] {
+            for value in list {
+                refuse(".PKGINFO", key, value, true)?;
+            }
+        }
+        for (key, _) in &self.other {
+            if key.is_empty() || key.contains(['=', ' ', '#']) {
+                return Err(ApkError::Malformed {
+                    what: ".PKGINFO".into(),
+                    reason: format!("{key:?} is not a key"),
+                });
+            }
+            refuse(".PKGINFO", "a key", key, true)?;
+        }
+        Ok(())
+    }
+
     /// `name-version`, as used in file names and messages.
     pub fn name_version(&self) -> String {
         format!("{}-{}", self.pkgname, self.pkgver)
+    }
+}
+
+/// The first character of `value` that cannot be written into a metadata
+/// line: a control character (line breaks included) anywhere, or, for
+/// `word`s (list entries written space separated or one atom each), white
+/// space.
+pub fn unsafe_char(value: &str, word: bool) -> Option<char> {
+    value
+        .chars()
+        .find(|c| c.is_control() || (word && c.is_whitespace()))
+}
+
+/// How to name a character in an error: line breaks and tabs by name,
+/// other invisible ones by code point.
+pub fn describe_char(c: char) -> String {
+    match c {
+        '\n' => "a line break".into(),
+        '\r' => "a carriage return".into(),
+        '\t' => "a tab".into(),
+        ' ' => "a space".into(),
+        c if c.is_control() || c.is_whitespace() => {
+            format!("the control character U+{:04X}", u32::from(c))
+        }
+        c => format!("{c:?}"),
+    }
+}
+
+/// [`unsafe_char`] as an error naming the file kind, key and value.
+pub(super) fn refuse(what: &str, key: &str, value: &str, word: bool) -> Result<(), ApkError> {
+    match unsafe_char(value, word) {
+        None => Ok(()),
+        Some(c) => Err(ApkError::Malformed {
+            what: what.into(),
+            reason: format!("{key} {value:?} contains {}", describe_char(c)),
+        }),
     }
 }
 
@@ -202,6 +283,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("size"), "{err}");
+    }
+
+    #[test]
+    fn values_that_would_add_lines_are_refused() {
+        let good = PkgInfo {
+            pkgname: "a".into(),
+            pkgver: "1-r0".into(),
+            license: vec!["MIT OR Apache-2.0".into()],
+            depends: vec!["b>=1".into()],
+            ..Default::default()
+        };
+        good.check().unwrap();
+        let forged = "foo\n\nC:Q1x\nP:forged";
+        for info in [
+            PkgInfo {
+                depends: vec![forged.into()],
+                ..good.clone()
+            },
+            PkgInfo {
+                pkgver: "1.0\ndepend = evil".into(),
+                ..good.clone()
+            },
+            PkgInfo {
+                url: "https://x\r".into(),
+                ..good.clone()
+            },
+            PkgInfo {
+                license: vec!["MIT\u{1}".into()],
+                ..good.clone()
+            },
+            PkgInfo {
+                provides: vec!["a b".into()],
+                ..good.clone()
+            },
+            PkgInfo {
+                other: vec![("packager".into(), "x\ny".into())],
+                ..good.clone()
+            },
+            PkgInfo {
+                other: vec![("a = b".into(), "x".into())],
+                ..good.clone()
+            },
+        ] {
+            let err = info.check().unwrap_err().to_string();
+            assert!(err.starts_with("malformed .PKGINFO: "), "{err}");
+        }
+        let err = PkgInfo {
+            commit: "abc\n".into(),
+            ..good
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed .PKGINFO: commit \"abc\\n\" contains a line break"
+        );
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn write_package(
     out: &Path,
 ) -> Result<WrittenPackage, ApkError> {
     check_scriptlets(&options.scriptlets)?;
+    info.check()?;
     let data_path = temp_path(out, "data");
     let result = write_with_data_file(tree, info, options, out, &data_path);
     let _ = std::fs::remove_file(&data_path);

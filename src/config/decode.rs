@@ -259,11 +259,15 @@ fn validate_duration(text: &Text) -> LResult<()> {
 }
 
 /// melange's rule: `^[a-zA-Z\d][a-zA-Z\d+_.-]*$`.
-pub fn validate_package_name(name: &Text) -> LResult<()> {
-    let mut chars = name.value.chars();
+pub fn valid_package_name(name: &str) -> bool {
+    let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c));
-    if first_ok && rest_ok {
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
+}
+
+/// [`valid_package_name`] as an error at the name's position.
+pub fn validate_package_name(name: &Text) -> LResult<()> {
+    if valid_package_name(&name.value) {
         Ok(())
     } else {
         Err(Located::new(

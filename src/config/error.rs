@@ -52,6 +52,10 @@ pub struct Located {
     pub pos: Pos,
     /// What is wrong.
     pub message: String,
+    /// The scalar's raw text before the offending spot, when the error is
+    /// inside a scalar that starts at `pos`: [`Located::place`] turns it
+    /// into the spot's own line and column.
+    pub within: Option<String>,
 }
 
 impl Located {
@@ -61,7 +65,29 @@ impl Located {
             file: None,
             pos,
             message: message.into(),
+            within: None,
         }
+    }
+
+    /// Build an error at byte `offset` of `text`'s raw value (the spot of a
+    /// `${{` or of a bad character); the scalar's start until placed.
+    pub fn inside(text: &super::model::Text, offset: usize, message: impl Into<String>) -> Self {
+        let mut error = Located::new(text.pos, message);
+        error.within = text.value.get(..offset).map(str::to_string);
+        error
+    }
+
+    /// Move an error inside a scalar of the build file to its exact line
+    /// and column, reading `source` (the build file's text). Errors in
+    /// other files, and spots whose column cannot be known for sure (an
+    /// escape or a folded line before them), keep the scalar's start.
+    pub fn place(mut self, source: &str) -> Self {
+        if let (None, Some(within)) = (&self.file, self.within.take()) {
+            if let Some(pos) = super::locate::spot(source, self.pos, &within) {
+                self.pos = pos;
+            }
+        }
+        self
     }
 
     /// Place the error in `file` unless it already names one (errors from

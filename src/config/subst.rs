@@ -1,13 +1,10 @@
 //! `${{name}}` substitution. Unknown variables are errors naming the variable
 //! and where it was used: melange's strict compile-time pass.
 
-use std::collections::BTreeMap;
-
 use super::error::{LResult, Located, Pos};
 use super::model::Text;
 
-/// Variables visible to one step.
-pub type Vars = BTreeMap<String, String>;
+pub use super::scope::Vars;
 
 /// The most text one substitution may make (1 MiB). Variables defined from
 /// variables can double at each step (`b: ${{vars.a}}${{vars.a}}`, and so
@@ -38,30 +35,74 @@ fn append(out: &mut String, value: &str, pos: Pos) -> LResult<()> {
 /// Replace every `${{ name }}` in `text` with its value from `vars`.
 pub fn substitute(text: &Text, vars: &Vars) -> LResult<String> {
     let mut out = String::with_capacity(text.value.len());
-    let mut rest = text.value.as_str();
-    while let Some(start) = rest.find("${{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 3..];
-        let Some(end) = after.find("}}") else {
-            return Err(Located::new(text.pos, "unterminated `${{` (missing `}}`)"));
-        };
-        let name = after[..end].trim();
-        match vars.get(name) {
-            Some(value) => append(&mut out, value, text.pos)?,
-            None => {
-                return Err(Located::new(
-                    text.pos,
-                    format!(
-                        "undefined variable `${{{{{name}}}}}`{}",
-                        known_hint(name, vars)
-                    ),
-                ))
-            }
+    for part in parts(text)? {
+        match part {
+            Part::Literal(literal) => out.push_str(literal),
+            Part::Variable { name, at } => match vars.get(name) {
+                Some(value) => append(&mut out, value, text.pos)?,
+                None => {
+                    return Err(Located::inside(
+                        text,
+                        at,
+                        format!(
+                            "undefined variable `${{{{{name}}}}}`{}",
+                            known_hint(name, vars)
+                        ),
+                    ))
+                }
+            },
         }
-        rest = &after[end + 2..];
     }
-    out.push_str(rest);
     Ok(out)
+}
+
+/// A piece of a scalar's raw text: as written, or one `${{ name }}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// Text kept as it is.
+    Literal(&'a str),
+    /// A variable, trimmed, and the byte offset of its `${{`.
+    Variable {
+        /// The variable's name.
+        name: &'a str,
+        /// Where its `${{` starts in the raw text.
+        at: usize,
+    },
+}
+
+/// Split `text` into literal text and `${{…}}` references. A `${{` with no
+/// `}}` before the end or before the next `${{` is an error at its own
+/// column (it would otherwise swallow the next reference's name).
+pub fn parts(text: &Text) -> LResult<Vec<Part<'_>>> {
+    let raw = text.value.as_str();
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while let Some(found) = raw[done..].find("${{") {
+        let start = done + found;
+        let after = &raw[start + 3..];
+        let end = after
+            .find("}}")
+            .filter(|end| !after[..*end].contains("${{"));
+        let Some(end) = end else {
+            return Err(Located::inside(
+                text,
+                start,
+                "unterminated `${{`: no `}}` closes it",
+            ));
+        };
+        if start > done {
+            parts.push(Part::Literal(&raw[done..start]));
+        }
+        parts.push(Part::Variable {
+            name: after[..end].trim(),
+            at: start,
+        });
+        done = start + 3 + end + 2;
+    }
+    if done < raw.len() {
+        parts.push(Part::Literal(&raw[done..]));
+    }
+    Ok(parts)
 }
 
 /// melange's parse-time pass: replace the variables `vars` knows, leave any
@@ -86,9 +127,9 @@ pub fn substitute_known(text: &Text, vars: &Vars) -> LResult<String> {
 fn known_hint(name: &str, vars: &Vars) -> String {
     let prefix = name.split('.').next().unwrap_or_default();
     let same_scope: Vec<&str> = vars
-        .keys()
+        .names()
+        .into_iter()
         .filter(|k| k.split('.').next() == Some(prefix))
-        .map(String::as_str)
         .collect();
     if same_scope.is_empty() {
         String::new()
@@ -148,6 +189,19 @@ mod tests {
             err.message,
             "undefined variable `${{package.nme}}` (known here: package.name)"
         );
+    }
+
+    #[test]
+    fn unterminated_and_undefined_point_at_their_own_column() {
+        let text = Text::new("echo ${{package.name ${{vars.x}}", Pos { line: 2, col: 9 });
+        let err = substitute(&text, &vars()).unwrap_err();
+        assert_eq!(err.message, "unterminated `${{`: no `}}` closes it");
+        assert_eq!(err.within.as_deref(), Some("echo "));
+        let text = Text::new("a ${{package.name}} ${{nope}}", Pos { line: 2, col: 9 });
+        let err = substitute(&text, &vars()).unwrap_err();
+        assert_eq!(err.within.as_deref(), Some("a ${{package.name}} "));
+        let err = substitute(&Text::new("x ${{y", Pos::default()), &vars()).unwrap_err();
+        assert_eq!(err.within.as_deref(), Some("x "));
     }
 
     #[test]

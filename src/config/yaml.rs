@@ -3,7 +3,8 @@
 //! `version: 0.17` must stay "0.17" and `extract: true` "true"; a typed YAML
 //! decoder would lose that. Nulls (`~`, `null`, empty) become "".
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -63,6 +64,9 @@ const MAX_DEPTH: usize = 128;
 /// of its anchor's subtree (and each anchor keeps one), so a few lines of
 /// nested aliases (a "billion laughs") would otherwise take gigabytes.
 const MAX_COPIED_NODES: usize = 100_000;
+
+/// Mappings up to this many keys find duplicates by scanning (most do).
+const SMALL_MAPPING: usize = 16;
 
 /// Parse one YAML document. An empty file is an empty mapping.
 pub fn parse(text: &str) -> LResult<Node> {
@@ -241,6 +245,9 @@ impl Builder<'_> {
     fn mapping(&mut self, pos: Pos) -> LResult<Node> {
         self.enter(pos)?;
         let mut entries: Vec<(Key, Node)> = Vec::new();
+        // Keys by hash once the mapping is big (a `data:` set of 100,000
+        // items would make the scan quadratic); a scan while it is small.
+        let mut by_hash: HashMap<u64, usize> = HashMap::new();
         loop {
             let (event, key_pos) = self.next()?;
             if matches!(event, Event::MappingEnd) {
@@ -256,10 +263,31 @@ impl Builder<'_> {
                 Value::Null => String::new(),
                 _ => return Err(Located::new(key_pos, "mapping keys must be scalars")),
             };
-            if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == text) {
+            let earlier = if entries.len() < SMALL_MAPPING {
+                entries.iter().position(|(k, _)| k.text == text)
+            } else {
+                if by_hash.is_empty() {
+                    for (i, (key, _)) in entries.iter().enumerate() {
+                        by_hash.entry(hash(&key.text)).or_insert(i);
+                    }
+                }
+                match by_hash.entry(hash(&text)) {
+                    Entry::Occupied(i) if entries[*i.get()].0.text == text => Some(*i.get()),
+                    // Another key with the same hash: rare, so scan.
+                    Entry::Occupied(_) => entries.iter().position(|(k, _)| k.text == text),
+                    Entry::Vacant(slot) => {
+                        slot.insert(entries.len());
+                        None
+                    }
+                }
+            };
+            if let Some(i) = earlier {
                 return Err(Located::new(
                     key_pos,
-                    format!("key {text:?} is already defined at line {}", first.pos.line),
+                    format!(
+                        "key {text:?} is already defined at line {}",
+                        entries[i].0.pos.line
+                    ),
                 ));
             }
             let (event, value_pos) = self.next()?;
@@ -267,6 +295,11 @@ impl Builder<'_> {
             entries.push((Key { text, pos: key_pos }, value));
         }
     }
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text)
 }
 
 fn is_null(text: &str) -> bool {
@@ -335,6 +368,20 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_big_mapping_are_found_by_hash() {
+        let mut text: String = (0..1000).map(|i| format!("k{i}: v\n")).collect();
+        text.push_str("k500: again\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 1001, col: 1 });
+        assert!(
+            err.message.contains("already defined at line 501"),
+            "{}",
+            err.message
+        );
+        assert!(parse(&text[..text.len() - 12]).is_ok());
     }
 
     #[test]

@@ -54,12 +54,8 @@ pub(super) async fn read_build_file(
                 ),
             )
         })?;
-    String::from_utf8(bytes).map_err(|_| {
-        Failure::new(
-            INVALID_ARGUMENT,
-            format!("{}: not UTF-8 text", options.filename),
-        )
-    })
+    crate::config::utf8(&options.filename, bytes)
+        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))
 }
 
 /// Interprets named contexts and the environment base.

@@ -143,6 +143,5 @@ async fn find(
 }
 
 fn utf8(bytes: Vec<u8>, file: &str) -> Result<String, Failure> {
-    String::from_utf8(bytes)
-        .map_err(|_| Failure::new(INVALID_ARGUMENT, format!("{file}: not UTF-8 text")))
+    crate::config::utf8(file, bytes).map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))
 }

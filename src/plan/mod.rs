@@ -7,6 +7,7 @@ mod envfile;
 pub mod environment;
 pub mod git;
 mod library;
+pub mod metadata;
 mod options;
 pub mod packaging;
 pub mod sourcedir;
@@ -323,6 +324,9 @@ pub fn plan(
         version: config.package.version.value.clone(),
         epoch: config.package.epoch.value.clone(),
     };
+    // Errors inside a scalar of the build file point at their own column.
+    let located = |e: Located| e.place(&options.build_file_text).in_file(file);
+    metadata::check_version(&config.package.version, &package.epoch).map_err(located)?;
     let target = resolve_target(file, options)?;
     // Without a base, repositories may still provide the environment;
     // whether they do is known once the world is (below).
@@ -335,20 +339,25 @@ pub fn plan(
         pos: Default::default(),
         message,
     })?;
-    refuse_unsupported(config).map_err(|e| e.in_file(file))?;
+    refuse_unsupported(config).map_err(located)?;
     let enabled = enabled_build_options(file, config, options)?;
     let env_file = options.env_file.as_ref().map(envfile::parse).transpose()?;
-    let mut vars = vars::build_vars(config, &package, &options.platform, &enabled)
-        .map_err(|e| e.in_file(file))?;
-    let subpackages = steps::expand_subpackages(config, &vars).map_err(|e| e.in_file(file))?;
+    let mut vars =
+        vars::build_vars(config, &package, &options.platform, &enabled).map_err(located)?;
+    // Counts first: a range over a huge data set is refused before it is
+    // expanded.
+    steps::check_counts(config).map_err(located)?;
+    // Every subpackage and step copies the variables: share them.
+    vars.share();
+    let subpackages = steps::expand_subpackages(config, &vars).map_err(located)?;
     let mut outputs = vec![package.name.clone()];
     outputs.extend(subpackages.iter().map(|s| s.name.clone()));
     vars::add_package_targets(&mut vars, &outputs);
+    vars.share();
     let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
-    let tests = steps::compile_tests(config, &vars, &subpackages, &env, library)
-        .map_err(|e| e.in_file(file))?;
-    let compiled =
-        steps::compile(config, &vars, &subpackages, env, library).map_err(|e| e.in_file(file))?;
+    let tests =
+        steps::compile_tests(config, &vars, &subpackages, &env, library).map_err(located)?;
+    let compiled = steps::compile(config, &vars, &subpackages, env, library).map_err(located)?;
     let mut packages: Vec<String> = environment_packages(config, &enabled)
         .into_iter()
         .chain(compiled.needs)
@@ -357,7 +366,7 @@ pub fn plan(
     packages.sort();
     packages.dedup();
     let environment = environment::plan(config, options, &packages, apk_arch(&options.platform))
-        .map_err(|e| e.in_file(file))?;
+        .map_err(located)?;
     let base = match (base, &environment) {
         (Some(base), _) => base,
         (None, Some(_)) => BaseSource::Scratch,
@@ -382,7 +391,7 @@ pub fn plan(
                 apk_arch(&options.platform),
                 source_date_epoch.parse().unwrap_or_default(),
             )
-            .map_err(|e| e.in_file(file))?,
+            .map_err(located)?,
         ),
         Target::Workspace => None,
     };

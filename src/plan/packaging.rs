@@ -14,8 +14,10 @@ use crate::config::model::{Dependencies, PackageOptions, Scriptlets};
 use crate::config::subst::{substitute, Vars};
 use crate::config::{Config, Text};
 
+use super::metadata::{self, Rule};
 use super::steps::Expanded;
 use super::{BuildOptions, PackageId};
+use crate::apk::pkginfo::describe_char;
 
 /// The frontend binary inside its own image (see the Dockerfile).
 pub const HELPER_BINARY: &str = "/melange-frontend";
@@ -142,17 +144,40 @@ pub(super) fn spec(
     };
     let signing_key_name =
         signing_key_name(options).map_err(|m| Located::new(Default::default(), m))?;
+    check_arch(arch)?;
+    let maintainer = arg(NAMESPACE_ARG).unwrap_or_default();
+    if let Some(c) = crate::apk::pkginfo::unsafe_char(&maintainer, false) {
+        return Err(Located::new(
+            Default::default(),
+            format!(
+                "build-arg {NAMESPACE_ARG} {maintainer:?} contains {} (it becomes .PKGINFO's maintainer)",
+                describe_char(c)
+            ),
+        ));
+    }
     let main = &config.package;
+    let no_vars = Vars::new();
+    let mut licenses = Vec::new();
+    for license in &main.licenses {
+        let trimmed = license.value.trim();
+        let lead = license.value.len() - license.value.trim_start().len();
+        metadata::check(
+            license,
+            &no_vars,
+            trimmed,
+            lead,
+            "copyright license",
+            Rule::Line,
+        )?;
+        if !trimmed.is_empty() {
+            licenses.push(trimmed.to_string());
+        }
+    }
     let common = Common {
         version: package.full_version(),
         origin: package.name.clone(),
-        maintainer: arg(NAMESPACE_ARG).unwrap_or_default(),
-        licenses: main
-            .licenses
-            .iter()
-            .map(|l| l.value.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
+        maintainer,
+        licenses,
     };
     let mut packages = vec![package_spec(
         &common,
@@ -226,6 +251,12 @@ pub fn signing_key_name(options: &BuildOptions) -> Result<String, String> {
             "build-arg {SIGNING_KEY_NAME_ARG} must be a file name, got {name:?}"
         ));
     }
+    if let Some(c) = crate::apk::pkginfo::unsafe_char(name, true) {
+        return Err(format!(
+            "build-arg {SIGNING_KEY_NAME_ARG} {name:?} contains {}",
+            describe_char(c)
+        ));
+    }
     Ok(name.to_string())
 }
 
@@ -277,6 +308,20 @@ pub fn public_key_file(options: &BuildOptions) -> Result<Option<PublicKeyFile>, 
     Ok(Some(PublicKeyFile::Given(path.to_string())))
 }
 
+/// The platform's architecture names the output folder and `.PKGINFO`'s
+/// `arch`: a plain word (`x86_64`, `aarch64`, `riscv64`).
+fn check_arch(arch: &str) -> LResult<()> {
+    if !arch.is_empty() && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Ok(());
+    }
+    Err(Located::new(
+        Default::default(),
+        format!(
+            "platform architecture {arch:?} is not an apk architecture name (letters, digits, _)"
+        ),
+    ))
+}
+
 /// What every package of the build shares.
 struct Common {
     version: String,
@@ -297,12 +342,12 @@ struct Meta<'a> {
 }
 
 fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec> {
-    let list = |items: &[Text]| -> LResult<Vec<String>> {
+    let list = |items: &[Text], what: &str, rule: Rule| -> LResult<Vec<String>> {
         let mut out = items
             .iter()
-            .map(|t| substitute(t, vars))
+            .map(|t| metadata::value(t, vars, what, rule))
             .collect::<LResult<Vec<_>>>()?;
-        out.retain(|s| !s.trim().is_empty());
+        out.retain(|s| !s.is_empty());
         out.sort();
         out.dedup();
         Ok(out)
@@ -322,7 +367,7 @@ fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec
     for (key, script) in &meta.scriptlets.scripts {
         scriptlets.insert(format!(".{key}"), substitute(script, vars)?);
     }
-    let triggers = list(&meta.scriptlets.trigger_paths)?;
+    let triggers = list(&meta.scriptlets.trigger_paths, "trigger path", Rule::Word)?;
     if let Some(script) = &meta.scriptlets.trigger_script {
         scriptlets.insert(".trigger".into(), substitute(script, vars)?);
     }
@@ -330,14 +375,14 @@ fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec
         name: meta.name.to_string(),
         version: common.version.clone(),
         origin: common.origin.clone(),
-        description: one_line(&substitute(meta.description, vars)?),
-        url: substitute(meta.url, vars)?,
-        commit: substitute(meta.commit, vars)?,
+        description: metadata::value(meta.description, vars, "description", Rule::Folded)?,
+        url: metadata::value(meta.url, vars, "url", Rule::Line)?,
+        commit: metadata::value(meta.commit, vars, "commit", Rule::Line)?,
         maintainer: common.maintainer.clone(),
         licenses: common.licenses.clone(),
-        depends: list(&deps.runtime)?,
-        provides: list(&deps.provides)?,
-        replaces: list(&deps.replaces)?,
+        depends: list(&deps.runtime, "runtime dependency", Rule::Depend)?,
+        provides: list(&deps.provides, "provides entry", Rule::Provide)?,
+        replaces: list(&deps.replaces, "replaces entry", Rule::Depend)?,
         provider_priority: priority(&deps.provider_priority, "provider-priority")?,
         replaces_priority: priority(&deps.replaces_priority, "replaces-priority")?,
         triggers,
@@ -346,11 +391,6 @@ fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec
         no_depends: meta.options.no_depends,
         no_commands: meta.options.no_commands,
     })
-}
-
-/// `.PKGINFO` values are single lines: a folded description keeps its words.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

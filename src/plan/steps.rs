@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::config::cond;
-use crate::config::decode::validate_package_name;
 use crate::config::error::{LResult, Located, Pos};
 use crate::config::subst::{substitute, Vars};
 use crate::config::{Config, Step, Subpackage, TestSection, Text};
 
 use super::library::{self, Library, Pipeline};
+use super::metadata::{self, Rule};
 use super::{PlannedStep, CACHE_MOUNTS, OUT_DIR, WORKSPACE_DIR};
 
 mod uses;
@@ -60,6 +60,59 @@ pub(super) struct Expanded<'a> {
     pub(super) range: Option<(String, String)>,
     /// The entry it was expanded from (packaging metadata).
     pub(super) source: &'a Subpackage,
+}
+
+/// How many subpackages a build may make once `range:` is expanded. Wolfi's
+/// largest builds make a few hundred; each subpackage is a package to write
+/// and index.
+pub(super) const MAX_SUBPACKAGES: usize = 10_000;
+
+/// Refuse a build whose subpackages (ranges expanded) or steps (the main
+/// pipeline's and every expanded subpackage's, before `uses:`) pass the
+/// limits, from the counts alone: nothing is expanded yet, so a range over
+/// a million items costs no more than reading it.
+pub(super) fn check_counts(config: &Config) -> LResult<()> {
+    let mut subpackages = 0usize;
+    let mut steps = count_steps(&config.pipeline);
+    for sub in &config.subpackages {
+        let items = match &sub.range {
+            None => 1,
+            Some(range) => config
+                .data
+                .iter()
+                .find(|d| d.name.value == range.value)
+                .map_or(0, |set| set.items.len()),
+        };
+        subpackages = subpackages.saturating_add(items);
+        let pos = sub.range.as_ref().map_or(sub.pos, |r| r.pos);
+        if subpackages > MAX_SUBPACKAGES {
+            return Err(Located::new(
+                pos,
+                format!(
+                    "more than {MAX_SUBPACKAGES} subpackages (the limit) once `range:` is expanded: this entry makes {items}"
+                ),
+            ));
+        }
+        steps = steps.saturating_add(items.saturating_mul(count_steps(&sub.pipeline)));
+        if steps > MAX_STEPS {
+            return Err(Located::new(
+                pos,
+                format!(
+                    "more than {MAX_STEPS} steps (the limit) once `range:` is expanded: this entry makes {items} subpackages of {} steps each",
+                    count_steps(&sub.pipeline)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Steps in `steps` and their nested `pipeline:`s, `uses:` not expanded.
+fn count_steps(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|step| 1 + count_steps(&step.pipeline))
+        .sum()
 }
 
 /// Expand ranged subpackages over their `data:` set (items sorted by key, as
@@ -113,10 +166,9 @@ pub(super) fn expand_subpackages<'a>(
                     continue;
                 }
             }
-            let name = Text::new(substitute(&sub.name, &scope)?, sub.name.pos);
-            validate_package_name(&name)?;
+            let name = metadata::value(&sub.name, &scope, "subpackage name", Rule::Name)?;
             out.push(Expanded {
-                name: name.value,
+                name,
                 pos: sub.name.pos,
                 pipeline: &sub.pipeline,
                 test: sub.test.as_ref(),
@@ -130,17 +182,15 @@ pub(super) fn expand_subpackages<'a>(
 }
 
 fn check_unique_names(package: &str, subpackages: &[Expanded]) -> LResult<()> {
-    for (i, sub) in subpackages.iter().enumerate() {
+    let mut seen = std::collections::HashSet::with_capacity(subpackages.len());
+    for sub in subpackages {
         if sub.name == package {
             return Err(Located::new(
                 sub.pos,
                 format!("subpackage {:?} has the same name as the package", sub.name),
             ));
         }
-        if subpackages[..i]
-            .iter()
-            .any(|earlier| earlier.name == sub.name)
-        {
+        if !seen.insert(sub.name.as_str()) {
             return Err(Located::new(
                 sub.pos,
                 format!("subpackage name {:?} is used twice", sub.name),

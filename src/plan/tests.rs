@@ -358,3 +358,56 @@ fn a_var_transform_replacement_is_bounded_before_it_is_expanded() {
     let plan = plan_str(yaml, &options()).unwrap();
     assert!(plan.steps[0].script.contains("echo <1>.<2>.<3>"));
 }
+
+/// A build file with a `data:` set of `items` items and one ranged
+/// subpackage of `steps` steps.
+fn ranged(items: usize, steps: usize) -> String {
+    let mut yaml = String::from("package: {name: r, version: 1}\ndata:\n  - name: d\n    items:\n");
+    for i in 0..items {
+        yaml += &format!("      k{i}: v\n");
+    }
+    yaml += "subpackages:\n  - range: d\n    name: r-${{range.key}}\n    pipeline:\n";
+    for _ in 0..steps {
+        yaml += "      - runs: echo ${{range.value}}\n";
+    }
+    yaml
+}
+
+#[test]
+fn subpackage_and_step_counts_are_checked_before_expanding() {
+    let err = plan_str(&ranged(10_001, 0), &options()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:10007:12: more than 10000 subpackages (the limit) once `range:` is expanded: this entry makes 10001"
+    );
+    let err = plan_str(&ranged(5_001, 2), &options()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "package.yaml:5007:12: more than 10000 steps (the limit) once `range:` is expanded: this entry makes 5001 subpackages of 2 steps each"
+    );
+    assert_eq!(
+        plan_str(&ranged(5_000, 1), &options())
+            .unwrap()
+            .outputs
+            .len(),
+        5_001
+    );
+}
+
+#[test]
+fn ten_thousand_plain_subpackages_plan() {
+    let mut yaml = String::from("package: {name: p, version: 1}\nsubpackages:\n");
+    for i in 0..steps::MAX_SUBPACKAGES {
+        yaml += &format!("  - name: p-{i}\n");
+    }
+    let plan = plan_str(&yaml, &options()).unwrap();
+    assert_eq!(plan.outputs.len(), 10_001);
+    assert_eq!(plan.packaging.unwrap().packages.len(), 10_001);
+    yaml += "  - name: p-last\n";
+    let err = plan_str(&yaml, &options()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("more than 10000 subpackages (the limit)"),
+        "{err}"
+    );
+}

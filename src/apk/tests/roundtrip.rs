@@ -9,6 +9,7 @@ use sha1::{Digest, Sha1};
 
 use super::*;
 use crate::apk::gzip;
+use crate::apk::index::write_index;
 use crate::apk::package::{EntryKind, PAX_SHA1};
 use crate::apk::tarball::{self, TarHeader};
 use crate::apk::write::control_member;
@@ -289,6 +290,33 @@ fn bad_scriptlet_names_and_special_files_are_refused() {
         "{err}"
     );
     assert!(!dir.join("p.apk").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_value_with_a_line_break_is_refused_before_anything_is_written() {
+    let dir = scratch_dir("forged");
+    make_tree(&dir.join("tree"));
+    let forged = PkgInfo {
+        depends: vec!["foo\n\nC:Q1x\nP:forged\nV:6.6-r0".into()],
+        ..info()
+    };
+    let out = dir.join("p.apk");
+    let err = write_package(&dir.join("tree"), &forged, &Default::default(), &out).unwrap_err();
+    assert!(err.to_string().contains("contains a line break"), "{err}");
+    assert!(!out.exists());
+    // The index writer refuses such a record too, whatever made it.
+    let record = IndexRecord {
+        name: "a".into(),
+        version: "1-r0".into(),
+        url: "https://x\nP:forged".into(),
+        ..Default::default()
+    };
+    let err = write_index(&[record], "", None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "malformed APKINDEX record \"a\": U \"https://x\\nP:forged\" contains a line break"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
