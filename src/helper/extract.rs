@@ -234,6 +234,7 @@ fn unpack_tar(input: impl Read, into: &Path, strip: u32, root: &Path) -> Result<
                 Some(member) => {
                     let source = into.join(member);
                     no_symlink_between(root, &source, &raw)?;
+                    no_link_to_symlink(&source, &raw, &link)?;
                     fs::hard_link(&source, &target)
                 }
                 None => symlink(&link, &target),
@@ -303,6 +304,13 @@ fn member_path(raw: &Path, strip: u32) -> Result<Option<PathBuf>, String> {
 /// Links must stay inside the unpacked tree: a symbolic link's target is
 /// resolved against the link's folder; a hard link names another member,
 /// stripped like the members (returned, to link to).
+///
+/// A symbolic link's `..` components must all come first: the kernel
+/// resolves `d/..` through `d`, so if `d` is (or later becomes) a link to
+/// `..`, a target that stays inside when counted name by name (`d/../..`
+/// from `a/`) leads out. Leading `..` climb real folders (nothing is written
+/// through a link), and every name after them resolves inside by the same
+/// rule.
 fn check_link(
     raw: &Path,
     relative: &Path,
@@ -327,10 +335,21 @@ fn check_link(
         return Err(escapes());
     }
     let mut depth: usize = relative.components().count().saturating_sub(1);
+    let mut named = false;
     for component in link.components() {
         match component {
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => {
+                depth += 1;
+                named = true;
+            }
             Component::CurDir => {}
+            Component::ParentDir if named => {
+                return Err(format!(
+                    "member {} links to {}: `..` after a name is refused (through a link it could lead outside the unpacked tree)",
+                    raw.display(),
+                    link.display()
+                ))
+            }
             Component::ParentDir => depth = depth.checked_sub(1).ok_or_else(escapes)?,
             Component::RootDir | Component::Prefix(_) => return Err(escapes()),
         }
@@ -346,6 +365,20 @@ fn symlink(link: &Path, target: &Path) -> io::Result<()> {
 #[cfg(not(unix))]
 fn symlink(_: &Path, _: &Path) -> io::Result<()> {
     Err(io::Error::other("symbolic links need unix"))
+}
+
+/// Refuse a hard link to a symbolic link: the new name would be a copy of
+/// the link, its relative target read from another folder (`a/b/s -> ../x`
+/// hard-linked as `t` points above the tree).
+fn no_link_to_symlink(source: &Path, raw: &Path, link: &Path) -> Result<(), String> {
+    if fs::symlink_metadata(source).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!(
+            "member {} is a hard link to the symbolic link {}: refused",
+            raw.display(),
+            link.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Refuse to write `target` through a symbolic link an earlier member made.

@@ -172,7 +172,7 @@ fn digests_are_verified_and_a_mismatch_names_uri_and_both() {
 
 #[test]
 fn hostile_archives_are_refused() {
-    let cases: [(&str, Vec<Member>, &str); 6] = [
+    let cases: [(&str, Vec<Member>, &str); 8] = [
         (
             "dotdot",
             vec![Member::File("p/../../evil", "x", 0o644)],
@@ -198,6 +198,27 @@ fn hostile_archives_are_refused() {
                 Member::File("p/l/x", "x", 0o644),
             ],
             "symbolic link",
+        ),
+        (
+            // `p/a/d -> ..` is the tree's top, so `p/a/x -> d/../..` would
+            // resolve above it though it stays inside counted name by name.
+            "link-chain",
+            vec![
+                Member::Dir("p/a/"),
+                Member::Symlink("p/a/d", ".."),
+                Member::Symlink("p/a/x", "d/../.."),
+            ],
+            "`..` after a name",
+        ),
+        (
+            // `t` would be the link `../x` read from the top.
+            "hard-to-symlink",
+            vec![
+                Member::Dir("p/a/b/"),
+                Member::Symlink("p/a/b/s", "../x"),
+                Member::HardLink("p/t", "p/a/b/s"),
+            ],
+            "hard link to the symbolic link",
         ),
     ];
     for (label, members, want) in cases {
@@ -311,6 +332,15 @@ fn hostile_zip_archives_are_refused() {
                 ZipMember::File("p/l/f", "x", 0o644),
             ]),
             "through the symbolic link",
+        ),
+        (
+            "zip-link-chain",
+            zip(&[
+                ZipMember::Dir("p/a/"),
+                ZipMember::Symlink("p/a/d", ".."),
+                ZipMember::Symlink("p/a/x", "d/../.."),
+            ]),
+            "`..` after a name",
         ),
     ];
     for (label, bytes, want) in cases {
