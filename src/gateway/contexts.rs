@@ -14,7 +14,8 @@ use crate::proto::pb;
 
 /// Read the build file: from the frontend input named like the dockerfile
 /// local when the client passed one, else from that local, transferring only
-/// the file itself.
+/// the file itself; in ranges, up to [`MAX_BUILD_FILE`] (`can_stat`: the
+/// daemon can tell the size first).
 pub(super) async fn read_build_file(
     bridge: &mut Bridge,
     options: &FrontendOpts,
@@ -22,6 +23,7 @@ pub(super) async fn read_build_file(
     session_id: Option<&str>,
     caps: &CapSet,
     platform: &pb::Platform,
+    can_stat: bool,
 ) -> Result<String, Failure> {
     let mut graph = Graph::new(platform.clone(), caps.clone());
     let state = match inputs.get(&options.dockerfile_key) {
@@ -43,18 +45,27 @@ pub(super) async fn read_build_file(
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(graph.finish(&state)).await?;
+    let size = build_file_size(bridge, can_stat, &reference, &options.filename).await;
+    if let Some(size) = size.filter(|n| *n > MAX_BUILD_FILE as u64) {
+        return Err(too_big(&options.filename, &format!("{size} bytes")));
+    }
+    // In ranges: one ReadFile answer must fit BuildKit's message limit.
     let bytes = bridge
-        .read_file(&reference, &options.filename)
+        .read_file_chunked(&reference, &options.filename, MAX_BUILD_FILE)
         .await
-        .map_err(|e| {
-            Failure::new(
+        .map_err(|e| match e.code() {
+            tonic::Code::ResourceExhausted => too_big(
+                &options.filename,
+                &format!("more than {MAX_BUILD_FILE} bytes"),
+            ),
+            _ => Failure::new(
                 INVALID_ARGUMENT,
                 format!(
                     "cannot read build file {:?}: {}",
                     options.filename,
                     e.message()
                 ),
-            )
+            ),
         })?;
     String::from_utf8(bytes).map_err(|_| {
         Failure::new(
@@ -62,6 +73,35 @@ pub(super) async fn read_build_file(
             format!("{}: not UTF-8 text", options.filename),
         )
     })
+}
+
+/// The largest build file read: 64 MiB, as much text as planning accepts
+/// once `uses:` is expanded (README "Errors"). Files past it fail before
+/// they are read, naming their size when the daemon can stat files.
+pub(super) const MAX_BUILD_FILE: usize = 64 << 20;
+
+fn too_big(filename: &str, size: &str) -> Failure {
+    Failure::new(
+        INVALID_ARGUMENT,
+        format!(
+            "build file {filename} is {size}, over the limit of {MAX_BUILD_FILE} bytes (64 MiB) \
+             for a build file"
+        ),
+    )
+}
+
+/// The build file's size, when the daemon can stat files.
+async fn build_file_size(
+    bridge: &mut Bridge,
+    can_stat: bool,
+    reference: &str,
+    filename: &str,
+) -> Option<u64> {
+    if !can_stat {
+        return None;
+    }
+    let stat = bridge.stat_file(reference, filename).await.ok()??;
+    u64::try_from(stat.size).ok()
 }
 
 /// Interprets named contexts and the environment base.

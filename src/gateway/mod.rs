@@ -6,7 +6,9 @@ mod bridge;
 mod cachedir;
 pub mod connect;
 mod contexts;
+mod gittags;
 pub mod helper;
+mod limits;
 mod mismatch;
 pub mod opts;
 mod pipelines;
@@ -117,7 +119,7 @@ fn config_failure(error: ConfigError, build_file: &str, text: &str) -> Failure {
     let mut details = Vec::new();
     // Errors in a pipeline file point into that file, whose text the client
     // does not have here: no source snippet then.
-    if error.pos.line > 0 && error.file == build_file {
+    if error.pos.line > 0 && error.file == build_file && limits::attach_source(text.len()) {
         let line = i32::try_from(error.pos.line).unwrap_or(i32::MAX);
         let character = i32::try_from(error.pos.col).unwrap_or(0);
         let position = pb::Position { line, character };
@@ -191,6 +193,7 @@ async fn build(
         session_id.as_deref(),
         &llb_caps,
         &platform,
+        caps.gateway.contains(bridge::gateway_caps::STAT_FILE),
     )
     .await?;
     let config = config::load(&options.filename, &text)
@@ -239,6 +242,7 @@ async fn build(
         named.insert(name.clone(), resolver.context(&name, value)?);
     }
     repositories::resolve(bridge, &context, &named, &mut plan).await?;
+    gittags::check(bridge, &context, &mut plan).await?;
     let (base, base_config) = resolver.base(bridge, &plan.base).await?;
     let cache = plan
         .cache_context
@@ -280,7 +284,7 @@ async fn build(
         platform,
         build_platform,
         caps: llb_caps,
-        source: Some(SourceFile {
+        source: limits::attach_source(text.len()).then(|| SourceFile {
             filename: options.filename.clone(),
             data: text.into_bytes(),
         }),
@@ -298,11 +302,16 @@ async fn build(
         matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
             if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
     });
+    let size = definition.encoded_len();
+    limits::check_definition(size)?;
     let solved = match explainable {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
     let id = solved.map_err(|status| {
+        if let Some(failure) = limits::explain(status.message(), size) {
+            return failure;
+        }
         let mut failure = Failure::from(status);
         if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
             failure.0.message = line;
