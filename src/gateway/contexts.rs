@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::bridge::{gateway_caps, Bridge, Capabilities};
+use super::limits;
 use super::opts::{FrontendOpts, ResolveMode};
 use super::{internal, Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
 use crate::llb::image::{normalize_reference, ImageConfig};
@@ -46,27 +47,38 @@ pub(super) async fn read_build_file(
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(graph.finish(&state)).await?;
     let size = build_file_size(bridge, can_stat, &reference, &options.filename).await;
-    if let Some(size) = size.filter(|n| *n > MAX_BUILD_FILE as u64) {
-        return Err(too_big(&options.filename, &format!("{size} bytes")));
-    }
-    // In ranges: one ReadFile answer must fit BuildKit's message limit.
-    let bytes = bridge
-        .read_file_chunked(&reference, &options.filename, MAX_BUILD_FILE)
-        .await
-        .map_err(|e| match e.code() {
-            tonic::Code::ResourceExhausted => too_big(
-                &options.filename,
-                &format!("more than {MAX_BUILD_FILE} bytes"),
-            ),
-            _ => Failure::new(
-                INVALID_ARGUMENT,
-                format!(
-                    "cannot read build file {:?}: {}",
-                    options.filename,
-                    e.message()
+    let read = match size.filter(|n| *n > MAX_BUILD_FILE as u64) {
+        Some(size) => Err(too_big(&options.filename, &format!("{size} bytes"))),
+        // In ranges: one ReadFile answer must fit BuildKit's message limit.
+        None => bridge
+            .read_file_chunked(&reference, &options.filename, MAX_BUILD_FILE)
+            .await
+            .map_err(|e| match e.code() {
+                tonic::Code::ResourceExhausted => too_big(
+                    &options.filename,
+                    &format!("more than {MAX_BUILD_FILE} bytes"),
                 ),
-            ),
-        })?;
+                _ => Failure::new(
+                    INVALID_ARGUMENT,
+                    format!(
+                        "cannot read build file {:?}: {}",
+                        options.filename,
+                        e.message()
+                    ),
+                ),
+            }),
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(failure) => {
+            let head = bridge
+                .read_file_head(&reference, &options.filename, 4096)
+                .await
+                .unwrap_or_default();
+            let first = limits::first_line(&head);
+            return Err(limits::with_first_line(failure, &options.filename, &first));
+        }
+    };
     String::from_utf8(bytes).map_err(|_| {
         Failure::new(
             INVALID_ARGUMENT,

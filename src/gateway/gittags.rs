@@ -136,8 +136,9 @@ async fn read_refs(
         .map_err(|e| e.message().to_string())
 }
 
-/// Show `message` as a vertex of its own (every engine shows vertex names;
-/// BuildKit 0.8 has no other way for a frontend to warn).
+/// Show `message` as a vertex of its own, `ignore_cache` so it shows on
+/// every build (every engine shows vertex names; BuildKit 0.8 has no other
+/// way for a frontend to warn).
 async fn warn(bridge: &mut Bridge, context: &Context<'_>, message: &str) -> Result<(), Failure> {
     tracing::warn!("{message}");
     let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
@@ -154,7 +155,10 @@ async fn warn(bridge: &mut Bridge, context: &Context<'_>, message: &str) -> Resu
     let state = graph
         .file(&crate::llb::State::scratch(), vec![action], info)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    bridge.solve(graph.finish(&state)).await?;
+    // A solved ref is built only when something reads it: the vertex (and
+    // so the warning) shows when the file is read.
+    let reference = bridge.solve(graph.finish(&state)).await?;
+    bridge.read_file(&reference, "warning").await?;
     Ok(())
 }
 

@@ -7,8 +7,11 @@
 //! big build files leave the source map out, and a refused definition is
 //! reported with its size and the daemon's limit.
 
+use prost::Message;
+
 use super::connect::MAX_MESSAGE_BYTES;
-use super::{Failure, FAILED_PRECONDITION};
+use super::{any, Failure, FAILED_PRECONDITION};
+use crate::proto::{errdefs, pb};
 
 /// The build file goes into the definition's source map and into error
 /// details (so clients print the offending lines) only up to this size:
@@ -19,6 +22,54 @@ pub(super) const SOURCE_MAP_MAX: usize = 1 << 20;
 /// errors.
 pub(super) fn attach_source(len: usize) -> bool {
     len <= SOURCE_MAP_MAX
+}
+
+/// The source detail's type URL (errdefs.Source).
+const SOURCE_TYPE: &str = "errdefs.Source";
+
+/// `failure` with a source location at the build file's first line (its
+/// text alone) when it has none. Why: BuildKit's Dockerfile frontend, which
+/// forwards `# syntax=` builds to this one, attaches the *whole* build file
+/// to an error that names no source, and the client then cannot receive an
+/// error of a big file (its details travel in one HTTP/2 header:
+/// `COMPRESSION_ERROR`). Used for build files over [`SOURCE_MAP_MAX`].
+pub(super) fn with_first_line(mut failure: Failure, filename: &str, first_line: &str) -> Failure {
+    let has_source = failure
+        .0
+        .details
+        .iter()
+        .any(|d| d.type_url.ends_with(SOURCE_TYPE));
+    if has_source {
+        return failure;
+    }
+    let line: String = first_line.chars().take(4096).collect();
+    let position = pb::Position {
+        line: 1,
+        character: 0,
+    };
+    let source = errdefs::Source {
+        info: Some(pb::SourceInfo {
+            filename: filename.to_string(),
+            data: format!("{line}\n").into_bytes(),
+            definition: None,
+            language: "YAML".to_string(),
+        }),
+        ranges: vec![pb::Range {
+            start: Some(position),
+            end: Some(position),
+        }],
+    };
+    failure
+        .0
+        .details
+        .push(any(SOURCE_TYPE, source.encode_to_vec()));
+    failure
+}
+
+/// The first line of a build file's leading bytes.
+pub(super) fn first_line(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    text.lines().next().unwrap_or_default().to_string()
 }
 
 /// Refuse a definition of `size` bytes that no daemon would take from us.
@@ -34,8 +85,9 @@ pub(super) fn check_definition(size: usize) -> Result<(), Failure> {
 }
 
 /// BuildKit's `received message larger than max (A vs. B)` for a
-/// definition of `size` bytes, as a sentence naming both sizes.
-pub(super) fn explain(message: &str, size: usize) -> Option<Failure> {
+/// definition of `size` bytes made from a build file of `file_len` bytes,
+/// as a sentence naming the sizes.
+pub(super) fn explain(message: &str, size: usize, file_len: usize) -> Option<Failure> {
     let rest = message.split("larger than max").nth(1)?;
     let numbers: Vec<u64> = rest
         .trim_start_matches([' ', '('])
@@ -44,7 +96,13 @@ pub(super) fn explain(message: &str, size: usize) -> Option<Failure> {
         .take(2)
         .collect();
     let limit = *numbers.get(1)?;
-    Some(too_large(size, limit, "this BuildKit accepts"))
+    let mut failure = too_large(size, limit, "this BuildKit accepts");
+    failure.0.message.push_str(&format!(
+        " (the build file itself is {file_len} bytes, {}, and is carried whole: it becomes \
+         each package's .melange.yaml)",
+        mib(file_len as u64)
+    ));
+    Some(failure)
 }
 
 fn too_large(size: usize, limit: u64, who: &str) -> Failure {
@@ -52,8 +110,8 @@ fn too_large(size: usize, limit: u64, who: &str) -> Failure {
         FAILED_PRECONDITION,
         format!(
             "the build's LLB definition is {size} bytes ({}), more than {who} in one request \
-             ({limit} bytes, {}): the build file's scripts, vars and expanded pipelines are too \
-             large; move large content into files of the source dir",
+             ({limit} bytes, {}): keep large content (scripts, data) in files of the source dir, \
+             not in the build file",
             mib(size as u64),
             mib(limit)
         ),
@@ -71,12 +129,30 @@ mod tests {
     #[test]
     fn buildkits_refusal_names_both_sizes() {
         let message = "grpc: received message larger than max (12583012 vs. 4194304)";
-        let failure = explain(message, 12_583_012).expect("explained");
+        let failure = explain(message, 12_583_012, 12_000_000).expect("explained");
         let text = failure.0.message;
         assert!(text.contains("12583012 bytes (12.0 MiB)"), "{text}");
         assert!(text.contains("4194304 bytes, 4.0 MiB"), "{text}");
-        assert!(explain("connection reset", 5).is_none());
-        assert!(explain("larger than max (no numbers)", 5).is_none());
+        assert!(
+            text.contains("the build file itself is 12000000 bytes, 11.4 MiB"),
+            "{text}"
+        );
+        assert!(explain("connection reset", 5, 1).is_none());
+        assert!(explain("larger than max (no numbers)", 5, 1).is_none());
+    }
+
+    #[test]
+    fn big_files_errors_carry_only_their_first_line() {
+        let failure = Failure::new(3, "too big");
+        let failure = with_first_line(failure, "package.yaml", "# syntax=x");
+        assert_eq!(failure.0.details.len(), 1);
+        let source = errdefs::Source::decode(failure.0.details[0].value.as_slice()).unwrap();
+        assert_eq!(source.info.unwrap().data, b"# syntax=x\n");
+        // an error that names its source keeps it, alone
+        let again = with_first_line(failure, "package.yaml", "# other");
+        assert_eq!(again.0.details.len(), 1);
+        assert_eq!(first_line(b"# syntax=a\npackage:"), "# syntax=a");
+        assert_eq!(first_line(b""), "");
     }
 
     #[test]

@@ -151,11 +151,30 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
     }
 }
 
-/// Everything between Ping and Return.
+/// Everything between Ping and Return. An error about a build file too big
+/// for source maps carries its first line as its source (see
+/// `limits::with_first_line`).
 async fn build(
     bridge: &mut Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
+) -> Result<Answer, Failure> {
+    let mut first_line = None;
+    build_file(bridge, caps, raw, &mut first_line)
+        .await
+        .map_err(|failure| match &first_line {
+            Some((filename, line)) => limits::with_first_line(failure, filename, line),
+            None => failure,
+        })
+}
+
+/// [`build`]; sets `first_line` (file name, first line) once it has read a
+/// build file over `limits::SOURCE_MAP_MAX`.
+async fn build_file(
+    bridge: &mut Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+    first_line: &mut Option<(String, String)>,
 ) -> Result<Answer, Failure> {
     let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
     // Keys only: build-arg values may be sensitive.
@@ -196,6 +215,10 @@ async fn build(
         caps.gateway.contains(bridge::gateway_caps::STAT_FILE),
     )
     .await?;
+    if !limits::attach_source(text.len()) {
+        let line = limits::first_line(text.as_bytes());
+        *first_line = Some((options.filename.clone(), line));
+    }
     let config = config::load(&options.filename, &text)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let context = pipelines::Context {
@@ -303,13 +326,14 @@ async fn build(
             if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
     });
     let size = definition.encoded_len();
+    let file_len = options.build.build_file_text.len();
     limits::check_definition(size)?;
     let solved = match explainable {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
     let id = solved.map_err(|status| {
-        if let Some(failure) = limits::explain(status.message(), size) {
+        if let Some(failure) = limits::explain(status.message(), size, file_len) {
             return failure;
         }
         let mut failure = Failure::from(status);
