@@ -9,7 +9,6 @@
 pub mod environment;
 mod extract;
 mod git;
-mod git_http;
 mod layers;
 
 pub use extract::{extract, ExtractArgs};

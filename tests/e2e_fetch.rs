@@ -77,7 +77,7 @@ fn native_fetch(engine: Engine) {
     std::fs::write(served.join("greet-1.0-copy.tar.gz"), &bytes).unwrap();
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let sha512 = hex::encode(Sha512::digest(&bytes));
-    let server = FileServer::start(bridge_gateway(engine), &served);
+    let server = FileServer::start(LOOPBACK, &served);
 
     let context = dir.join("context");
     std::fs::create_dir_all(&context).unwrap();

@@ -145,6 +145,24 @@ impl Bridge {
         Ok(self.client().read_file(request).await?.into_inner().data)
     }
 
+    /// The first `length` bytes of a file of a solved ref.
+    pub async fn read_file_head(
+        &self,
+        reference: &str,
+        path: &str,
+        length: usize,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range: Some(gw::FileRange {
+                offset: 0,
+                length: i64::try_from(length).unwrap_or(i64::MAX),
+            }),
+        };
+        Ok(self.client().read_file(request).await?.into_inner().data)
+    }
+
     /// Stat a path of a solved ref: `Ok(None)` when the daemon answers that
     /// it is not there (or cannot be read), the status for transport errors.
     pub async fn stat_file(

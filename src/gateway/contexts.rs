@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::bridge::{gateway_caps, Bridge, Capabilities};
+use super::limits;
 use super::opts::ResolveMode;
 use super::pipelines::Context;
 use super::{internal, Failure, FAILED_PRECONDITION, INVALID_ARGUMENT};
@@ -15,10 +16,12 @@ use crate::proto::pb;
 
 /// Read the build file: from the frontend input named like the dockerfile
 /// local when the client passed one, else from that local, transferring only
-/// the file itself.
+/// the file itself; in ranges, up to [`MAX_BUILD_FILE`] (`can_stat`: the
+/// daemon can tell the size first).
 pub(super) async fn read_build_file(
     bridge: &Bridge,
     context: &Context<'_>,
+    can_stat: bool,
 ) -> Result<String, Failure> {
     let options = context.options;
     let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
@@ -41,21 +44,70 @@ pub(super) async fn read_build_file(
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let reference = bridge.solve(graph.finish(&state)).await?;
-    let bytes = bridge
-        .read_file(&reference, &options.filename)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                INVALID_ARGUMENT,
-                format!(
-                    "cannot read build file {:?}: {}",
-                    options.filename,
-                    e.message()
+    let size = build_file_size(bridge, can_stat, &reference, &options.filename).await;
+    let read = match size.filter(|n| *n > MAX_BUILD_FILE as u64) {
+        Some(size) => Err(too_big(&options.filename, &format!("{size} bytes"))),
+        // In ranges: one ReadFile answer must fit BuildKit's message limit.
+        None => bridge
+            .read_file_chunked(&reference, &options.filename, MAX_BUILD_FILE)
+            .await
+            .map_err(|e| match e.code() {
+                tonic::Code::ResourceExhausted => too_big(
+                    &options.filename,
+                    &format!("more than {MAX_BUILD_FILE} bytes"),
                 ),
-            )
-        })?;
+                _ => Failure::new(
+                    INVALID_ARGUMENT,
+                    format!(
+                        "cannot read build file {:?}: {}",
+                        options.filename,
+                        e.message()
+                    ),
+                ),
+            }),
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(failure) => {
+            let head = bridge
+                .read_file_head(&reference, &options.filename, 4096)
+                .await
+                .unwrap_or_default();
+            let first = limits::first_line(&head);
+            return Err(limits::with_first_line(failure, &options.filename, &first));
+        }
+    };
     crate::config::utf8(&options.filename, bytes)
         .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))
+}
+
+/// The largest build file read: 64 MiB, as much text as planning accepts
+/// once `uses:` is expanded (README "Errors"). Files past it fail before
+/// they are read, naming their size when the daemon can stat files.
+pub(super) const MAX_BUILD_FILE: usize = 64 << 20;
+
+fn too_big(filename: &str, size: &str) -> Failure {
+    Failure::new(
+        INVALID_ARGUMENT,
+        format!(
+            "build file {filename} is {size}, over the limit of {MAX_BUILD_FILE} bytes (64 MiB) \
+             for a build file"
+        ),
+    )
+}
+
+/// The build file's size, when the daemon can stat files.
+async fn build_file_size(
+    bridge: &Bridge,
+    can_stat: bool,
+    reference: &str,
+    filename: &str,
+) -> Option<u64> {
+    if !can_stat {
+        return None;
+    }
+    let stat = bridge.stat_file(reference, filename).await.ok()??;
+    u64::try_from(stat.size).ok()
 }
 
 /// Interprets named contexts and the environment base.

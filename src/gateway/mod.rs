@@ -6,7 +6,9 @@ mod bridge;
 mod cachedir;
 pub mod connect;
 mod contexts;
+mod gittags;
 pub mod helper;
+mod limits;
 mod mismatch;
 pub mod opts;
 mod pipelines;
@@ -162,10 +164,29 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
 /// the build file, the env file and the base image's config first (they
 /// need the options alone); then the source-dir lookup with the declared
 /// public key beside planning, the repositories and the cache-dir lookup.
+/// An error about a build file too big for source maps carries its first
+/// line as its source (see `limits::with_first_line`).
 async fn build(
     bridge: &Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
+) -> Result<Answer, Failure> {
+    let mut first_line = None;
+    run_build(bridge, caps, raw, &mut first_line)
+        .await
+        .map_err(|failure| match &first_line {
+            Some((filename, line)) => limits::with_first_line(failure, filename, line),
+            None => failure,
+        })
+}
+
+/// [`build`]; sets `first_line` (file name, first line) once it has read a
+/// build file over `limits::SOURCE_MAP_MAX`.
+async fn run_build(
+    bridge: &Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+    first_line: &mut Option<(String, String)>,
 ) -> Result<Answer, Failure> {
     let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
     // Keys only: build-arg values may be sensitive.
@@ -209,7 +230,11 @@ async fn build(
     // What the options alone decide.
     let early_base = plan::base_from_options(&options.build);
     let (text, env_file, base) = tokio::join!(
-        contexts::read_build_file(bridge, &context),
+        contexts::read_build_file(
+            bridge,
+            &context,
+            caps.gateway.contains(bridge::gateway_caps::STAT_FILE),
+        ),
         pipelines::env_file(bridge, &context),
         async {
             match &early_base {
@@ -219,6 +244,10 @@ async fn build(
         },
     );
     let text = text?;
+    if !limits::attach_source(text.len()) {
+        let line = limits::first_line(text.as_bytes());
+        *first_line = Some((options.filename.clone(), line));
+    }
     let config = config::load(&options.filename, &text)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let mut build_options = options.build.clone();
@@ -263,6 +292,7 @@ async fn build(
     if let Some(environment) = plan.environment.as_mut() {
         environment.installation = installation;
     }
+    gittags::check(bridge, &context, &mut plan).await?;
     let (base, base_config) = match base {
         Some(resolved) if early_base.as_ref() == Some(&plan.base) => resolved?,
         _ => resolver.base(bridge, &plan.base).await?,
@@ -301,6 +331,7 @@ async fn build(
         },
         _ => (None, None),
     };
+    let file_len = text.len();
     let build_inputs = BuildInputs {
         base,
         base_config,
@@ -313,7 +344,7 @@ async fn build(
         platform: platform.clone(),
         build_platform,
         caps: llb_caps.clone(),
-        source: Some(SourceFile {
+        source: limits::attach_source(file_len).then(|| SourceFile {
             filename: options.filename.clone(),
             data: text.into_bytes(),
         }),
@@ -324,7 +355,7 @@ async fn build(
         contexts: named,
     };
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
-    let id = solve(bridge, caps, &plan, &build_inputs).await?;
+    let id = solve(bridge, caps, &plan, &build_inputs, file_len).await?;
     let metadata = BTreeMap::from([(
         PLATFORMS_KEY.to_string(),
         result_platforms(&options.build.platform),
@@ -362,6 +393,7 @@ async fn solve(
     caps: &Capabilities,
     plan: &plan::BuildPlan,
     inputs: &BuildInputs,
+    file_len: usize,
 ) -> Result<String, Failure> {
     let definition =
         llb::compile(plan, inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
@@ -371,11 +403,16 @@ async fn solve(
         matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
             if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
     });
+    let size = definition.encoded_len();
+    limits::check_definition(size)?;
     let solved = match explainable {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
     solved.map_err(|status| {
+        if let Some(failure) = limits::explain(status.message(), size, file_len) {
+            return failure;
+        }
         let mut failure = Failure::from(status);
         if let Some(line) = mismatch::explain(&failure.0.message, plan) {
             failure.0.message = line;

@@ -3,19 +3,18 @@
 //! clone, `HEAD` detached); this runs over that tree, mounted writable, with
 //! no git binary:
 //!
-//! 1. with `--check-tag-http`, asks the `http://` server where the tag points
-//!    (`git_http.rs`) and fails naming repository, tag, expected and actual
-//!    commit when it is not `--commit` (an annotated tag's own object hash is
-//!    accepted with a warning, as melange's script does); a server that wants
-//!    credentials is not asked again (warned: only BuildKit has the secrets);
-//! 2. checks `HEAD` is the commit;
-//! 3. leaves `.git` as the script's clone would: `origin` is the repository,
+//! 1. checks `HEAD` is the commit (or `--peeled`, the tag's commit, when
+//!    the frontend's tag check found `--commit` to be an annotated tag's
+//!    own object); the tag itself was checked against the server by the
+//!    frontend before the build (`gateway/gittags.rs`), so this step needs
+//!    no network;
+//! 2. leaves `.git` as the script's clone would: `origin` is the repository,
 //!    a branch is checked out as `refs/heads/<branch>`, a tag has
 //!    `refs/tags/<tag>`, no `FETCH_HEAD`;
-//! 4. without `--recurse-submodules` in the build file (`--no-submodules`),
+//! 3. without `--recurse-submodules` in the build file (`--no-submodules`),
 //!    empties submodule folders (BuildKit before `git.skipsubmodules` always
 //!    fetches them);
-//! 5. sets every mtime to `--mtime`, so the tree is the same on every engine
+//! 4. sets every mtime to `--mtime`, so the tree is the same on every engine
 //!    and `make` sees generated files as up to date.
 
 use std::fs;
@@ -23,8 +22,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use filetime::FileTime;
-
-use super::git_http;
 
 /// Arguments of `git-checkout` (set by the LLB the frontend emits).
 #[derive(Args, Debug)]
@@ -44,9 +41,10 @@ pub struct GitCheckoutArgs {
     /// `branch`.
     #[arg(long)]
     pub branch: Option<String>,
-    /// Ask the (`http://`) server where the tag points.
+    /// The commit `HEAD` is at when `--commit` is the annotated tag's own
+    /// object (found by the frontend's tag check).
     #[arg(long, requires = "tag")]
-    pub check_tag_http: bool,
+    pub peeled: Option<String>,
     /// Empty submodule folders.
     #[arg(long)]
     pub no_submodules: bool,
@@ -71,10 +69,11 @@ pub fn git_checkout(args: &GitCheckoutArgs) -> Result<String, String> {
     }
     // The commit HEAD must be: the expected one, or the one an annotated
     // tag named by its object hash points to.
-    let mut want = commit.clone();
-    if let (true, Some(tag)) = (args.check_tag_http, &args.tag) {
-        want = check_tag(&args.repository, tag, &commit)?;
-    }
+    let want = match &args.peeled {
+        Some(peeled) if is_object_id(peeled) => peeled.to_ascii_lowercase(),
+        Some(peeled) => return Err(format!("--peeled {peeled:?} is not 40 hex digits")),
+        None => commit.clone(),
+    };
     let head = head_commit(&git_dir)?;
     if head != want {
         return Err(format!(
@@ -117,50 +116,6 @@ pub fn git_checkout(args: &GitCheckoutArgs) -> Result<String, String> {
         summary.push_str(&format!(", {emptied} submodule folder(s) left empty"));
     }
     Ok(summary)
-}
-
-/// The commit `tag` must resolve to on the server for `expected` to hold:
-/// `expected` itself, or the tag's commit when `expected` is the annotated
-/// tag object (warned, as the script does). Fails naming both commits.
-fn check_tag(repository: &str, tag: &str, expected: &str) -> Result<String, String> {
-    let Some(refs) = git_http::ls_remote(repository)? else {
-        eprintln!(
-            "git-checkout: warning: {repository} wants credentials to list its refs; tag {tag} \
-             is not checked (the tree is expected-commit {expected})"
-        );
-        return Ok(expected.to_string());
-    };
-    let name = format!("refs/tags/{tag}");
-    let direct = refs.iter().find(|r| r.name == name).map(|r| r.id.as_str());
-    let peeled = refs
-        .iter()
-        .find(|r| r.name == format!("{name}^{{}}"))
-        .map(|r| r.id.as_str());
-    let Some(direct) = direct else {
-        return Err(format!(
-            "git-checkout: {repository} has no tag {tag} (expected-commit {expected})"
-        ));
-    };
-    let actual = peeled.unwrap_or(direct);
-    if actual == expected {
-        eprintln!("git-checkout: tag {tag} of {repository} is commit {actual}, as expected");
-        return Ok(expected.to_string());
-    }
-    if direct == expected {
-        eprintln!(
-            "git-checkout: warning: expected-commit {expected} is the annotated tag object of \
-             {tag}; set expected-commit to the commit, {actual}"
-        );
-        return Ok(actual.to_string());
-    }
-    let object = match peeled {
-        Some(_) => format!(" (tag object {direct})"),
-        None => String::new(),
-    };
-    Err(format!(
-        "git-checkout: expected-commit {expected}, but tag {tag} of {repository} is commit \
-         {actual}{object}"
-    ))
 }
 
 fn is_object_id(text: &str) -> bool {

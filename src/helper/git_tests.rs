@@ -1,11 +1,7 @@
 //! `git-checkout` over a checkout laid out as BuildKit leaves it (detached
-//! HEAD, its own `origin`, FETCH_HEAD), and the tag check against a local
-//! HTTP server.
+//! HEAD, its own `origin`, FETCH_HEAD).
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::symlink;
-use std::thread;
 
 use super::*;
 
@@ -43,7 +39,7 @@ fn args(tree: &Path) -> GitCheckoutArgs {
         commit: COMMIT.to_ascii_uppercase(),
         tag: Some("v1.0".into()),
         branch: None,
-        check_tag_http: false,
+        peeled: None,
         no_submodules: false,
         mtime: 315_532_800,
     }
@@ -159,73 +155,16 @@ fn a_checkout_at_another_commit_fails() {
     assert!(ref_path(&tree, "refs/tags/../../x").is_err());
 }
 
-/// An `http://` server answering every request with a dumb `info/refs`.
-fn refs_server(info_refs: String, requests: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/o/r.git", listener.local_addr().unwrap());
-    thread::spawn(move || {
-        for _ in 0..requests {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 2048];
-            let _ = conn.read(&mut buf).unwrap();
-            let answer = format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{info_refs}",
-                info_refs.len()
-            );
-            conn.write_all(answer.as_bytes()).unwrap();
-        }
-    });
-    base
-}
-
 #[test]
-fn the_tag_is_checked_on_an_http_server() {
-    let refs = format!("{OTHER}\trefs/heads/main\n{TAG_OBJECT}\trefs/tags/v1.0\n{COMMIT}\trefs/tags/v1.0^{{}}\n{OTHER}\trefs/tags/v2.0\n");
-    let tree = checkout("tag-ok");
-    let mut a = args(&tree);
-    a.repository = refs_server(refs.clone(), 4);
-    a.check_tag_http = true;
-    git_checkout(&a).unwrap();
-    // the annotated tag's object hash is accepted (the script warns)
-    let mut by_object = args(&checkout("tag-object"));
-    by_object.repository = a.repository.clone();
-    by_object.check_tag_http = true;
+fn an_annotated_tag_object_is_accepted_at_its_peeled_commit() {
+    let tree = checkout("tag-object");
+    let mut by_object = args(&tree);
     by_object.commit = TAG_OBJECT.into();
+    let err = git_checkout(&by_object).unwrap_err();
+    assert!(err.contains(TAG_OBJECT), "{err}");
+    by_object.peeled = Some(COMMIT.into());
     git_checkout(&by_object).unwrap();
-    // a tag at another commit: repository, tag, expected and actual named
-    let mut moved = args(&checkout("tag-moved"));
-    moved.repository = a.repository.clone();
-    moved.check_tag_http = true;
-    moved.tag = Some("v2.0".into());
-    let err = git_checkout(&moved).unwrap_err();
-    assert_eq!(
-        err,
-        format!(
-            "git-checkout: expected-commit {COMMIT}, but tag v2.0 of {} is commit {OTHER}",
-            a.repository
-        )
-    );
-    let mut missing = moved;
-    missing.tag = Some("v3.0".into());
-    let err = git_checkout(&missing).unwrap_err();
-    assert!(err.contains("has no tag v3.0"), "{err}");
-}
-
-#[test]
-fn a_server_wanting_credentials_leaves_the_tag_unchecked() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let repository = format!("http://{}/private.git", listener.local_addr().unwrap());
-    thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 2048];
-        let _ = conn.read(&mut buf).unwrap();
-        conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-    });
-    let tree = checkout("tag-private");
-    let mut a = args(&tree);
-    a.repository = repository;
-    a.check_tag_http = true;
-    git_checkout(&a).unwrap();
-    assert!(tree.join(".git/refs/tags/v1.0").is_file());
+    let mut bad = args(&checkout("tag-object-bad"));
+    bad.peeled = Some("xyz".into());
+    assert!(git_checkout(&bad).unwrap_err().contains("--peeled"));
 }

@@ -7,9 +7,10 @@
 //!    frontend sets them (each only when the daemon announces its cap);
 //! 2. `check out <repository> ([k/N] <step>)`: the frontend's own binary
 //!    (`git-checkout`) over that checkout, mounted writable: it checks
-//!    `HEAD` is the commit, checks the tag on an `http://` server (that
-//!    exec alone has network, and only then), and leaves the tree as
-//!    melange's script does (branch or tag ref, `origin` URL, one mtime);
+//!    `HEAD` is the commit and leaves the tree as melange's script does
+//!    (branch or tag ref, `origin` URL, one mtime), with no network: the
+//!    tag was checked against the server before the build
+//!    (`gateway/gittags.rs`);
 //! 3. `[k/N] <step>`: a copy of the result into `<working dir>/<destination>`.
 //!
 //! Steps 1–2 do not depend on the workspace, so BuildKit fetches every
@@ -22,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::caps::*;
 use super::graph::{Graph, LlbError, OpInfo, State};
 use super::helper::helper_exec;
-use super::ops::{Mount, Network};
-use crate::plan::git::{GitCheckoutSource, GitRef, TagCheck};
+use super::ops::Mount;
+use crate::plan::git::{GitCheckoutSource, GitRef};
 use crate::plan::PlannedStep;
 use crate::proto::pb;
 
@@ -138,8 +139,8 @@ pub fn helper_args(git: &GitCheckoutSource) -> Vec<String> {
         GitRef::Branch(branch) => args.extend(["--branch".to_string(), branch.clone()]),
         GitRef::Commit => {}
     }
-    if git.tag_check == TagCheck::Http {
-        args.push("--check-tag-http".into());
+    if let Some(peeled) = &git.peeled {
+        args.extend(["--peeled".to_string(), peeled.clone()]);
     }
     if !git.recurse_submodules {
         args.push("--no-submodules".into());
@@ -172,7 +173,7 @@ pub(super) fn git_checkout_step(
             git.repository, git.commit
         )),
     )?;
-    let mut exec = helper_exec(
+    let exec = helper_exec(
         helper,
         helper_args(git),
         vec![Mount::Bind {
@@ -182,11 +183,6 @@ pub(super) fn git_checkout_step(
             readonly: false,
         }],
     );
-    if git.tag_check == TagCheck::Http {
-        // Only to ask the server where the tag points; the cache key is the
-        // claim (repository, tag, commit), so a warm rebuild does not ask.
-        exec.network = Network::Default;
-    }
     let info = OpInfo {
         // Not `[k/N] …`: the numbered name is the step's own, on the copy.
         name: Some(format!("check out {} ({})", git.repository, step.name)),

@@ -102,7 +102,11 @@ fn a_tag_is_a_git_source_pinned_by_the_commit() {
             "--no-submodules",
         ]
     );
-    assert_eq!(network, pb::NetMode::None as i32, "no tag check over https");
+    assert_eq!(
+        network,
+        pb::NetMode::None as i32,
+        "no network in the checkout step"
+    );
     assert!(copy_dests(&def).contains(&"/home/build/src/".to_string()));
     // no git in the environment: the script and its needs are gone
     let text = exec_text(&def);
@@ -127,15 +131,17 @@ fn a_tag_is_a_git_source_pinned_by_the_commit() {
 }
 
 #[test]
-fn an_http_tag_check_gets_network_ssh_gets_the_agent() {
+fn the_checkout_step_has_no_network_ssh_gets_the_agent() {
     let def = compile_git(
-        "      repository: http://10.0.0.1:8080/hello.git\n      tag: v2.10\n      recurse-submodules: true\n",
+        "      repository: http://git.example.org:8080/hello.git\n      tag: v2.10\n      recurse-submodules: true\n",
         CapSet::all(),
     );
     let (args, network) = helper(&def);
-    assert!(args.contains(&"--check-tag-http".to_string()), "{args:?}");
+    // the tag is checked by the frontend before the build, not in a step
+    assert!(!args.iter().any(|a| a.contains("check-tag")), "{args:?}");
+    assert!(!args.contains(&"--peeled".to_string()), "{args:?}");
     assert!(!args.contains(&"--no-submodules".to_string()), "{args:?}");
-    assert_eq!(network, pb::NetMode::Unset as i32);
+    assert_eq!(network, pb::NetMode::None as i32);
     assert!(!git_sources(&def)[0]
         .attrs
         .contains_key("git.skipsubmodules"));

@@ -8,8 +8,9 @@
 //! which works over Git's "dumb" HTTP protocol too (a tag or branch ref makes
 //! BuildKit fetch with `--depth=1`, which dumb HTTP cannot serve). The
 //! in-build helper (`git-checkout`, the frontend's own binary) then checks
-//! the checkout is that commit, checks a tag against the server where it can
-//! (see [`TagCheck`]), and lays the tree out where melange's script leaves it.
+//! the checkout is that commit and lays the tree out where melange's script
+//! leaves it; the frontend checks a tag against the server where it can
+//! (see [`TagCheck`]).
 //!
 //! Only inputs whose result the native path reproduces go native; the others
 //! keep the script, see [`native_git_checkout`].
@@ -36,18 +37,20 @@ pub enum GitRef {
     Commit,
 }
 
-/// How the helper checks that `tag` is `expected-commit` on the server.
+/// How the frontend checks that `tag` is `expected-commit` on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TagCheck {
-    /// Not checked: no tag, or a transport the helper does not speak
-    /// (`https://` needs TLS, `ssh://` and `git://` their own protocols).
-    /// The content is still exactly the pinned commit.
+    /// Not checked: no tag, or a transport without an HTTP ref
+    /// advertisement (`ssh://`, `git://`). The content is still exactly
+    /// the pinned commit.
     None,
-    /// The helper asks an `http://` server for its refs (Git's smart or
-    /// dumb HTTP ref advertisement), with network, in an exec whose cache
-    /// key is the claim (repository, tag, commit): checked on a cold build,
-    /// cached afterwards like the checkout itself.
+    /// Before the build, the frontend has BuildKit fetch the server's ref
+    /// advertisement (`gateway/gittags.rs`, `plan/gitrefs.rs`) as an HTTP
+    /// source, in the daemon's network: a wrong tag fails the build; a
+    /// server that cannot be read (gone, or wanting credentials) leaves the
+    /// tag unchecked with a warning. The checkout's cache key does not
+    /// depend on it.
     Http,
 }
 
@@ -69,6 +72,10 @@ pub struct GitCheckoutSource {
     pub into: String,
     /// `recurse-submodules: true`.
     pub recurse_submodules: bool,
+    /// The tag's commit when `expected-commit` is the annotated tag's own
+    /// object: the checkout is there. Set by the frontend's tag check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peeled: Option<String>,
     /// Every file's mtime in the checkout: `SOURCE_DATE_EPOCH`, not before
     /// [`MIN_MTIME`]. One time for all files, so `make` sees generated files
     /// (configure, Makefile.in) as up to date, whatever order git wrote them.
@@ -139,7 +146,11 @@ pub fn native_git_checkout(
     }
     let destination = super::sources::relative_dir(&input("destination"))?;
     let tag_check = match &reference {
-        GitRef::Tag(_) if repository.starts_with("http://") => TagCheck::Http,
+        GitRef::Tag(_)
+            if repository.starts_with("http://") || repository.starts_with("https://") =>
+        {
+            TagCheck::Http
+        }
         _ => TagCheck::None,
     };
     let epoch = env_epoch.and_then(|e| e.trim().parse::<u64>().ok());
@@ -151,6 +162,7 @@ pub fn native_git_checkout(
         destination,
         into: working_directory.to_string(),
         recurse_submodules,
+        peeled: None,
         mtime: epoch.unwrap_or(0).max(MIN_MTIME),
     }))
 }

@@ -46,8 +46,8 @@ fn tag_with_expected_commit_is_native() {
     assert_eq!(source.reference, GitRef::Tag("v1.2.3".into()));
     assert_eq!(
         source.tag_check,
-        TagCheck::None,
-        "https: no TLS in the helper"
+        TagCheck::Http,
+        "BuildKit fetches https refs"
     );
     assert_eq!(source.destination, "");
     assert_eq!(source.into, "/home/build");
@@ -57,13 +57,20 @@ fn tag_with_expected_commit_is_native() {
 }
 
 #[test]
-fn http_tags_are_checked_by_the_helper() {
+fn http_tags_are_checked_ssh_and_git_tags_are_not() {
     let mut pairs = TAGGED.to_vec();
-    pairs[0].1 = "http://10.0.0.1:8080/hello.git";
+    pairs[0].1 = "http://git.example.org:8080/hello.git";
     assert_eq!(native(&pairs).expect("native").tag_check, TagCheck::Http);
+    for remote in [
+        "ssh://git@git.example.org/r.git",
+        "git://git.example.org/r.git",
+    ] {
+        pairs[0].1 = remote;
+        assert_eq!(native(&pairs).expect("native").tag_check, TagCheck::None);
+    }
     // nothing to check without a tag
     let source = native(&[
-        ("repository", "http://10.0.0.1/r.git"),
+        ("repository", "http://git.example.org/r.git"),
         ("expected-commit", COMMIT),
     ])
     .expect("native");

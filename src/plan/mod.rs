@@ -6,6 +6,7 @@ mod accounts;
 mod envfile;
 pub mod environment;
 pub mod git;
+pub mod gitrefs;
 mod library;
 pub mod metadata;
 mod options;

@@ -249,29 +249,11 @@ pub fn client(engine: Engine) -> PathBuf {
     })
 }
 
-/// The host's address on the engine's default bridge: what a build step
-/// (which runs in its own network namespace on that bridge, so 127.0.0.1 is
-/// itself) reaches the host at. The daemon itself, and so BuildKit's own
-/// HTTP and Git sources, reach it too.
-pub fn bridge_gateway(engine: Engine) -> std::net::IpAddr {
-    let output = Command::new(client(engine))
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "-f",
-            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-        ])
-        .output()
-        .expect("run docker client");
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.trim().parse().unwrap_or_else(|e| {
-        panic!(
-            "bridge gateway of {engine:?}: {e}: {text:?} {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
+/// Where test servers listen: loopback. BuildKit fetches HTTP and Git
+/// sources (and the frontend's tag check, an HTTP source too) itself, in
+/// the host's network, so the daemon reaches 127.0.0.1; no build step needs
+/// a test server. No test sends traffic to any other address.
+pub const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// Run `cmd` in a container of `image` on the engine, with `host_dir`
 /// mounted read-only at `mount_at`. Returns (success, stdout, stderr).
@@ -331,7 +313,8 @@ pub struct FileServer {
 
 impl FileServer {
     /// Serve the files under `root` (sub-folders too: a bare Git repository
-    /// for Git's "dumb" HTTP protocol) on `ip`, on a free port.
+    /// for Git's "dumb" HTTP protocol) on `ip` (tests use [`LOOPBACK`]), on
+    /// a free port.
     pub fn start(ip: std::net::IpAddr, root: &Path) -> FileServer {
         FileServer::start_with_auth(ip, root, None)
     }
