@@ -13,6 +13,7 @@ mod pipelines;
 mod repositories;
 mod sourcedir;
 mod subrequests;
+mod tests_target;
 
 use std::collections::BTreeMap;
 
@@ -224,12 +225,16 @@ async fn build(
     };
     // The named contexts the environment's repositories and keys read.
     let mut named = BTreeMap::new();
-    for name in plan
+    let environments = plan
         .environment
-        .as_ref()
-        .map(plan::EnvironmentPlan::named_contexts)
-        .unwrap_or_default()
-    {
+        .iter()
+        .chain(plan.tests.iter().filter_map(|test| test.environment.as_ref()));
+    let mut names: Vec<String> = environments
+        .flat_map(plan::EnvironmentPlan::named_contexts)
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
         let value = options.build.named_contexts.get(&name).ok_or_else(|| {
             Failure::new(
                 INVALID_ARGUMENT,
@@ -240,6 +245,10 @@ async fn build(
     }
     repositories::resolve(bridge, &context, &named, &mut plan).await?;
     let (base, base_config) = resolver.base(bridge, &plan.base).await?;
+    let test_base = match &plan.test_base {
+        Some(base) => Some(resolver.base(bridge, base).await?),
+        None => None,
+    };
     let cache = plan
         .cache_context
         .as_ref()
@@ -271,6 +280,7 @@ async fn build(
     let build_inputs = BuildInputs {
         base,
         base_config,
+        test_base,
         cache,
         cached_downloads,
         context_name: options.context_key.clone(),
@@ -298,7 +308,7 @@ async fn build(
         matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
             if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
     });
-    let solved = match explainable {
+    let solved = match explainable || plan.target == plan::Target::Test {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
@@ -315,6 +325,17 @@ async fn build(
         }
         failure
     })?;
+    if plan.target == plan::Target::Test {
+        let context = pipelines::Context {
+            options: &options,
+            inputs: &inputs,
+            session_id: build_inputs.session_id.as_deref(),
+            caps: &build_inputs.caps,
+            platform: &build_inputs.platform,
+        };
+        let named = &build_inputs.contexts;
+        tests_target::run(bridge, caps, &context, named, &mut plan, &build_inputs, &id).await?;
+    }
     let metadata = BTreeMap::from([(
         PLATFORMS_KEY.to_string(),
         result_platforms(&options.build.platform),
