@@ -16,9 +16,10 @@ use prost::Message;
 
 use crate::apk::insolve::{drop_unprovided, open_built_index};
 use crate::apk::repository::{OpenedIndex, RepositoryRef};
-use crate::llb::{self, BuildInputs, ContextSource};
-use crate::plan::environment::{Installation, IN_SOLVE_REPOSITORY};
-use crate::plan::{BuildPlan, PlannedTest};
+use crate::apk::Dependency;
+use crate::llb::{self, BuildInputs, ContextSource, SourceFile};
+use crate::plan::environment::{InstallPackage, Installation, IN_SOLVE_REPOSITORY};
+use crate::plan::{BuildPlan, PlannedStep, PlannedTest};
 use crate::proto::{errdefs, pb};
 
 use super::bridge::{Bridge, Capabilities};
@@ -58,7 +59,7 @@ pub(super) async fn run(
         bridge
             .solve_evaluated(definition, caps)
             .await
-            .map_err(|status| explain(Failure::from(status), test, &names, context))?;
+            .map_err(|status| explain(Failure::from(status), test, &names, inputs))?;
     }
     Ok(())
 }
@@ -99,19 +100,52 @@ async fn resolve_test(
     let mut indexes = Vec::with_capacity(opened.indexes.len() + 1);
     indexes.push(built.clone());
     indexes.extend(opened.indexes);
+    let original = indexes.clone();
     let mut world = env.world.clone();
-    let left_to_image = drop_unprovided(&mut indexes, &mut world);
+    let missing = drop_unprovided(&mut indexes, &mut world);
+    let packages = resolve_packages(env, &indexes, &world)?;
+    let left_to_image = wanted(&missing, &env.world, &original, &packages);
     if !left_to_image.is_empty() {
         tracing::warn!(package = %test.package, names = ?left_to_image,
             "no repository provides these; left to the test environment's image");
     }
-    let packages = resolve_packages(env, &indexes, &world)?;
     Ok(Installation {
         packages,
         keys: opened.keys,
         untrusted: opened.untrusted,
         left_to_image,
     })
+}
+
+/// Of the `missing` names, those the world or an installed package asks
+/// for (records that were not chosen do not matter).
+fn wanted(
+    missing: &[String],
+    world: &[String],
+    indexes: &[OpenedIndex],
+    installed: &[InstallPackage],
+) -> Vec<String> {
+    let asked: Vec<&str> = world
+        .iter()
+        .map(String::as_str)
+        .chain(
+            indexes
+                .iter()
+                .flat_map(|i| i.records.iter())
+                .filter(|r| {
+                    installed
+                        .iter()
+                        .any(|p| p.name == r.name && p.version == r.version && p.checksum == r.checksum)
+                })
+                .flat_map(|r| r.depends.iter().map(String::as_str)),
+        )
+        .filter_map(|atom| Dependency::parse(atom).ok().map(|d| d.name))
+        .filter_map(|name| missing.iter().find(|m| **m == name).map(String::as_str))
+        .collect();
+    let mut asked: Vec<String> = asked.into_iter().map(str::to_string).collect();
+    asked.sort();
+    asked.dedup();
+    asked
 }
 
 /// Each op's progress name, by digest.
@@ -127,30 +161,93 @@ fn step_names(definition: &pb::Definition) -> BTreeMap<String, String> {
 }
 
 /// A test's failure as one line naming the package, the step and its YAML
-/// line; the status keeps BuildKit's details (the source location the
-/// client shows).
+/// line, with a source location the client shows (BuildKit's own details
+/// are kept).
 fn explain(
     mut failure: Failure,
     test: &PlannedTest,
     names: &BTreeMap<String, String>,
-    context: &Context<'_>,
+    inputs: &BuildInputs,
 ) -> Failure {
-    let step = failed_vertex(&failure.0)
-        .and_then(|digest| names.get(&digest))
-        .cloned();
-    let file = &context.options.filename;
-    let what = match &step {
-        Some(name) => match test.steps.iter().find(|s| &s.name == name) {
-            Some(planned) => format!("at step \"{name}\" ({file}:{})", planned.line),
-            None => format!("in its environment, at \"{name}\""),
-        },
-        None => "(see the failing step above)".to_string(),
+    let by_vertex = failed_vertex(&failure.0).and_then(|digest| names.get(&digest));
+    let planned = match by_vertex {
+        Some(name) => test.steps.iter().find(|s| &s.name == name),
+        None => failed_step(&failure.0.message, test),
+    };
+    let file = inputs.source.as_ref().map(|s| s.filename.as_str());
+    let what = match (planned, by_vertex) {
+        (Some(step), _) => format!(
+            "at step \"{}\" ({}:{})",
+            step.name,
+            file.unwrap_or("the build file"),
+            step.line
+        ),
+        (None, Some(name)) => format!("in its environment, at \"{name}\""),
+        (None, None) => "(see the failing step above)".to_string(),
     };
     failure.0.message = format!(
         "test of package {} failed {what}: {}",
         test.package, failure.0.message
     );
+    if let (Some(step), Some(source)) = (planned, &inputs.source) {
+        failure.0.details.push(source_detail(source, step.line));
+    }
     failure
+}
+
+/// The test step whose command an exec error quotes: BuildKit names the
+/// process by its arguments, Go-quoted (`process "/bin/sh -c …" did not
+/// complete`) or, on older daemons, as they are (`executor failed running
+/// [/bin/sh -c …]`).
+fn failed_step<'t>(message: &str, test: &'t PlannedTest) -> Option<&'t PlannedStep> {
+    test.steps.iter().find(|step| {
+        let command = format!("/bin/sh -c {}", step.script);
+        !step.script.is_empty()
+            && (message.contains(&go_quote(&command)) || message.contains(&command))
+    })
+}
+
+/// `text` as Go's `%q` writes printable text: quotes, backslashes and
+/// control characters escaped.
+fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An `errdefs.Source` detail marking `line` of the build file.
+fn source_detail(source: &SourceFile, line: usize) -> prost_types::Any {
+    let position = pb::Position {
+        line: i32::try_from(line).unwrap_or(i32::MAX),
+        character: 0,
+    };
+    let detail = errdefs::Source {
+        info: Some(pb::SourceInfo {
+            filename: source.filename.clone(),
+            data: source.data.clone(),
+            definition: None,
+            language: "YAML".to_string(),
+        }),
+        ranges: vec![pb::Range {
+            start: Some(position.clone()),
+            end: Some(position),
+        }],
+    };
+    super::any("errdefs.Source", detail.encode_to_vec())
 }
 
 /// The digest of the vertex an error names (BuildKit's `errdefs.Vertex`
@@ -202,5 +299,66 @@ mod tests {
             ..status
         };
         assert_eq!(failed_vertex(&none), None);
+    }
+
+    fn test_with(scripts: &[&str]) -> PlannedTest {
+        PlannedTest {
+            package: "p".into(),
+            packages: vec!["p".into()],
+            environment_step: "[test 1/3] p: environment".into(),
+            steps: scripts
+                .iter()
+                .enumerate()
+                .map(|(i, script)| PlannedStep {
+                    name: format!("[test {}/3] p: step", i + 2),
+                    script: script.to_string(),
+                    env: Default::default(),
+                    line: 10 + i,
+                    source: None,
+                })
+                .collect(),
+            environment: None,
+        }
+    }
+
+    #[test]
+    fn the_failing_step_is_found_from_the_quoted_command() {
+        let test = test_with(&["set -e\necho \"ok\"\n", "set -e\necho \"a\tb\"\nexit 3\n"]);
+        // BuildKit ≥ 0.9: Go-quoted arguments.
+        let new = r#"process "/bin/sh -c set -e\necho \"a\tb\"\nexit 3\n" did not complete successfully: exit code: 3"#;
+        assert_eq!(failed_step(new, &test).map(|s| s.line), Some(11));
+        // BuildKit 0.8: the arguments as they are.
+        let old = "executor failed running [/bin/sh -c set -e\necho \"a\tb\"\nexit 3\n]: exit code: 3";
+        assert_eq!(failed_step(old, &test).map(|s| s.line), Some(11));
+        assert!(failed_step("no space left on device", &test).is_none());
+    }
+
+    #[test]
+    fn only_names_the_installation_asks_for_are_warned() {
+        let records = crate::apk::index::parse_records(
+            "C:Q1a=\nP:hello\nV:1-r0\nD:so:libc.so.6\n\nC:Q1b=\nP:hello-doc\nV:1-r0\nD:man-db\n\n",
+        )
+        .unwrap();
+        let index = OpenedIndex {
+            repository: RepositoryRef::parse("./r").unwrap(),
+            trust: crate::apk::repository::Trust::Built,
+            description: String::new(),
+            records,
+            other_arch: 0,
+        };
+        let installed = [InstallPackage {
+            name: "hello".into(),
+            version: "1-r0".into(),
+            checksum: "Q1a=".into(),
+            tag: None,
+            source: crate::plan::environment::Location::Built("x86_64/hello-1-r0.apk".into()),
+            leave_out: Vec::new(),
+        }];
+        let missing = ["apk-tools".to_string(), "man-db".into(), "so:libc.so.6".into()];
+        let world = ["hello".to_string(), "apk-tools".into()];
+        assert_eq!(
+            wanted(&missing, &world, &[index], &installed),
+            ["apk-tools", "so:libc.so.6"]
+        );
     }
 }
