@@ -92,7 +92,11 @@ mod tests {
             ),
             index("C:Q1bbbbbbbbbbbbbbbbbbbbbbbbbbb=\nP:libfoo\nV:2-r0\np:lib=2 so:libfoo.so.1\n\n"),
         ];
-        let mut world = vec!["hello".to_string(), "apk-tools".into(), "so:libfoo.so.1".into()];
+        let mut world = vec![
+            "hello".to_string(),
+            "apk-tools".into(),
+            "so:libfoo.so.1".into(),
+        ];
         let missing = drop_unprovided(&mut indexes, &mut world);
         assert_eq!(missing, ["apk-tools", "so:libc.so.6"]);
         assert_eq!(indexes[0].records[0].depends, ["lib>=2", "!old"]);

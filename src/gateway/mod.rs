@@ -225,10 +225,11 @@ async fn build(
     };
     // The named contexts the environment's repositories and keys read.
     let mut named = BTreeMap::new();
-    let environments = plan
-        .environment
-        .iter()
-        .chain(plan.tests.iter().filter_map(|test| test.environment.as_ref()));
+    let environments = plan.environment.iter().chain(
+        plan.tests
+            .iter()
+            .filter_map(|test| test.environment.as_ref()),
+    );
     let mut names: Vec<String> = environments
         .flat_map(plan::EnvironmentPlan::named_contexts)
         .collect();

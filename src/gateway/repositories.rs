@@ -150,10 +150,7 @@ pub(super) fn resolve_packages(
     let resolution = repository::resolve_world(indexes, world).map_err(|e| {
         Failure::new(
             FAILED_PRECONDITION,
-            format!(
-                "cannot install the environment ({}):\n{e}",
-                world.join(" ")
-            ),
+            format!("cannot install the environment ({}):\n{e}", world.join(" ")),
         )
     })?;
     tracing::info!(

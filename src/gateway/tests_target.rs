@@ -133,9 +133,9 @@ fn wanted(
                 .iter()
                 .flat_map(|i| i.records.iter())
                 .filter(|r| {
-                    installed
-                        .iter()
-                        .any(|p| p.name == r.name && p.version == r.version && p.checksum == r.checksum)
+                    installed.iter().any(|p| {
+                        p.name == r.name && p.version == r.version && p.checksum == r.checksum
+                    })
                 })
                 .flat_map(|r| r.depends.iter().map(String::as_str)),
         )
@@ -328,7 +328,8 @@ mod tests {
         let new = r#"process "/bin/sh -c set -e\necho \"a\tb\"\nexit 3\n" did not complete successfully: exit code: 3"#;
         assert_eq!(failed_step(new, &test).map(|s| s.line), Some(11));
         // BuildKit 0.8: the arguments as they are.
-        let old = "executor failed running [/bin/sh -c set -e\necho \"a\tb\"\nexit 3\n]: exit code: 3";
+        let old =
+            "executor failed running [/bin/sh -c set -e\necho \"a\tb\"\nexit 3\n]: exit code: 3";
         assert_eq!(failed_step(old, &test).map(|s| s.line), Some(11));
         assert!(failed_step("no space left on device", &test).is_none());
     }
@@ -354,7 +355,11 @@ mod tests {
             source: crate::plan::environment::Location::Built("x86_64/hello-1-r0.apk".into()),
             leave_out: Vec::new(),
         }];
-        let missing = ["apk-tools".to_string(), "man-db".into(), "so:libc.so.6".into()];
+        let missing = [
+            "apk-tools".to_string(),
+            "man-db".into(),
+            "so:libc.so.6".into(),
+        ];
         let world = ["hello".to_string(), "apk-tools".into()];
         assert_eq!(
             wanted(&missing, &world, &[index], &installed),

@@ -154,12 +154,7 @@ pub(super) fn build(
         None => base,
     };
     let cache = cache_state(graph, inputs)?;
-    let mut state = workspace(
-        graph,
-        (&plan.outputs, &plan.environment_step),
-        base,
-        inputs,
-    )?;
+    let mut state = workspace(graph, (&plan.outputs, &plan.environment_step), base, inputs)?;
     for step in &plan.steps {
         state = pipeline_step(graph, plan, step, state, cache.as_ref(), inputs)?;
     }

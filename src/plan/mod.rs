@@ -315,9 +315,7 @@ pub fn plan(
     vars::add_package_targets(&mut vars, &outputs);
     let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
     let tests = steps::compile_tests(config, &vars, &subpackages, &env, library)
-        .and_then(|tests| {
-            testplan::plan_tests(tests, options, apk_arch(&options.platform), target)
-        })
+        .and_then(|tests| testplan::plan_tests(tests, options, apk_arch(&options.platform), target))
         .map_err(|e| e.in_file(file))?;
     let compiled =
         steps::compile(config, &vars, &subpackages, env, library).map_err(|e| e.in_file(file))?;

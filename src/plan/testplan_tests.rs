@@ -66,13 +66,22 @@ fn options(target: &str, args: &[(&str, &str)]) -> BuildOptions {
 
 fn planned(target: &str, args: &[(&str, &str)]) -> crate::plan::BuildPlan {
     let config = config::load("package.yaml", YAML).unwrap();
-    plan("package.yaml", &config, &options(target, args), &Library::new()).unwrap()
+    plan(
+        "package.yaml",
+        &config,
+        &options(target, args),
+        &Library::new(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn each_tested_package_gets_its_own_numbered_environment() {
     let plan = planned("test", &[(TEST_PACKAGES_ARG, "strace, p")]);
-    assert!(plan.packaging.is_some(), "target test packages as `packages`");
+    assert!(
+        plan.packaging.is_some(),
+        "target test packages as `packages`"
+    );
     let names: Vec<(&str, Vec<&str>)> = plan
         .tests
         .iter()
@@ -101,12 +110,20 @@ fn each_tested_package_gets_its_own_numbered_environment() {
     assert_eq!(env.world, main.packages);
     assert_eq!(env.repositories[0].location, "./extra");
     assert_eq!(env.keyring, ["./extra.rsa.pub"]);
-    assert!(env.users.iter().any(|u| u.name == "tester" && u.uid == 4242));
+    assert!(env
+        .users
+        .iter()
+        .any(|u| u.name == "tester" && u.uid == 4242));
     assert_eq!(main.steps[0].line, 24);
     // The subpackage's world is its own package, not the main one (which
     // MELANGE_TEST_PACKAGES adds here, as it adds strace to every test).
     assert_eq!(plan.tests[1].packages, ["p-doc", "strace", "p"]);
-    assert!(plan.tests[1].environment.as_ref().unwrap().repositories.is_empty());
+    assert!(plan.tests[1]
+        .environment
+        .as_ref()
+        .unwrap()
+        .repositories
+        .is_empty());
     // Test variables go over the build's.
     let vars = &main.steps[0].env;
     assert_eq!(vars["SHARED"], "test");
@@ -150,7 +167,16 @@ fn a_test_cannot_run_as_another_user() {
         "    accounts:\n      run-as: tester\n      users:",
     );
     let config = config::load("package.yaml", &yaml).unwrap();
-    let err = plan("package.yaml", &config, &options("test", &[]), &Library::new()).unwrap_err();
-    assert!(err.to_string().contains("test steps can only run as root"), "{err}");
+    let err = plan(
+        "package.yaml",
+        &config,
+        &options("test", &[]),
+        &Library::new(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("test steps can only run as root"),
+        "{err}"
+    );
     assert_eq!(err.pos.line, 20, "{err}");
 }
