@@ -243,7 +243,7 @@ fn source_detail(source: &SourceFile, line: usize) -> prost_types::Any {
             language: "YAML".to_string(),
         }),
         ranges: vec![pb::Range {
-            start: Some(position.clone()),
+            start: Some(position),
             end: Some(position),
         }],
     };
