@@ -383,6 +383,14 @@ fn gnu_hello(engine: Engine) {
             )
         });
         assert!(cold.success, "{target} cold failed:\n{}", cold.log);
+        // Cold indeed: the context is unique to this run, so make runs.
+        assert!(
+            cold.steps()
+                .iter()
+                .any(|(name, cached)| name.ends_with("uses: autoconf/make") && !cached),
+            "{target}: {:#?}",
+            cold.steps()
+        );
         let (warm, warm_time) = timed(|| {
             build_in(
                 engine,
