@@ -248,3 +248,26 @@ fn language_errors_match_golden() {
     }
     check_golden("errors-language.txt", &messages);
 }
+
+#[test]
+fn test_target_plan_matches_golden() {
+    // Target test: the packages' plan and LLB, plus one test per package
+    // with its environment (world, repositories, base) and numbered steps.
+    let json = in_repo(|| {
+        let mut args = args(
+            "test-target/iso/package.yaml",
+            &[
+                "melange-environment=docker-image://melange-test-env:busybox",
+                "melange-test-environment=docker-image://melange-test-env:test-base",
+            ],
+            &[
+                "SOURCE_DATE_EPOCH=1700000000",
+                "MELANGE_TEST_PACKAGES=busybox",
+            ],
+        );
+        args.target = Some("test".into());
+        plan_command(&args)
+    })
+    .unwrap();
+    check_golden("test-target.plan.json", &format!("{json}\n"));
+}

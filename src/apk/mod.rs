@@ -24,6 +24,7 @@ pub mod deps;
 mod error;
 pub mod gzip;
 pub mod index;
+pub mod insolve;
 pub mod install;
 pub mod package;
 pub mod pkginfo;

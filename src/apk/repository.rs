@@ -107,6 +107,10 @@ pub enum Trust {
         /// Why it would have been rejected (or that it verified anyway).
         reason: String,
     },
+    /// The in-solve repository: the packages the same build made, trusted
+    /// because it made them (its index may be unsigned); see
+    /// [`super::insolve`].
+    Built,
 }
 
 /// An index whose signature was checked, with the records for one arch.

@@ -178,6 +178,7 @@ pub fn install_offline(
         Location::Url(url) => Err(format!(
             "{url}: http(s) repositories and keys are fetched inside a build; `plan` reads local ones only"
         )),
+        built @ Location::Built(_) => Err(format!("{built}: exists only inside a build")),
     }
     };
     let mut keys = Keyring::new();
@@ -229,6 +230,7 @@ pub fn install_offline(
         packages,
         keys: key_files,
         untrusted,
+        left_to_image: Vec::new(),
     })
 }
 

@@ -409,8 +409,9 @@ fn decode_step(node: &Node) -> LResult<Step> {
 
 fn decode_test(node: &Node) -> LResult<TestSection> {
     Ok(TestSection {
-        packages: descend(node, &["environment", "contents", "packages"])
-            .map(text_list)
+        environment: descend(node, &["environment"])
+            .map(decode_environment)
+            .transpose()?
             .unwrap_or_default(),
         pipeline: descend(node, &["pipeline"])
             .map(decode_steps)

@@ -274,11 +274,12 @@ pub struct Subpackage {
     pub test: Option<TestSection>,
 }
 
-/// A `test:` section: an environment (packages) and steps run in it.
+/// A `test:` section: an environment and steps run in it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TestSection {
-    /// `environment.contents.packages` of the test environment.
-    pub packages: Vec<Text>,
+    /// `environment:` of the test: its contents (repositories, keyring,
+    /// packages), accounts and variables, as the build's.
+    pub environment: Environment,
     /// The test steps.
     pub pipeline: Vec<Step>,
 }

@@ -16,6 +16,7 @@ mod repositories;
 mod signing;
 mod sourcedir;
 mod subrequests;
+mod tests_target;
 
 use std::collections::BTreeMap;
 
@@ -297,6 +298,10 @@ async fn run_build(
         Some(resolved) if early_base.as_ref() == Some(&plan.base) => resolved?,
         _ => resolver.base(bridge, &plan.base).await?,
     };
+    let test_base = match &plan.test_base {
+        Some(base) => Some(resolver.base(bridge, base).await?),
+        None => None,
+    };
 
     // The frontend's own binary packages the result, installs packages and
     // unpacks native sources.
@@ -335,6 +340,7 @@ async fn run_build(
     let build_inputs = BuildInputs {
         base,
         base_config,
+        test_base,
         cache,
         cached_downloads,
         context_name: options.context_key.clone(),
@@ -356,6 +362,10 @@ async fn run_build(
     };
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
     let id = solve(bridge, caps, &plan, &build_inputs, file_len).await?;
+    if plan.target == plan::Target::Test {
+        let named = &build_inputs.contexts;
+        tests_target::run(bridge, caps, &context, named, &mut plan, &build_inputs, &id).await?;
+    }
     let metadata = BTreeMap::from([(
         PLATFORMS_KEY.to_string(),
         result_platforms(&options.build.platform),
@@ -370,12 +380,17 @@ fn named_contexts(
     plan: &plan::BuildPlan,
 ) -> Result<BTreeMap<String, llb::ContextSource>, Failure> {
     let mut named = BTreeMap::new();
-    for name in plan
-        .environment
-        .as_ref()
-        .map(plan::EnvironmentPlan::named_contexts)
-        .unwrap_or_default()
-    {
+    let environments = plan.environment.iter().chain(
+        plan.tests
+            .iter()
+            .filter_map(|test| test.environment.as_ref()),
+    );
+    let mut names: Vec<String> = environments
+        .flat_map(plan::EnvironmentPlan::named_contexts)
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
         let value = options.build.named_contexts.get(&name).ok_or_else(|| {
             Failure::new(
                 INVALID_ARGUMENT,
@@ -405,7 +420,7 @@ async fn solve(
     });
     let size = definition.encoded_len();
     limits::check_definition(size)?;
-    let solved = match explainable {
+    let solved = match explainable || plan.target == plan::Target::Test {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };

@@ -36,7 +36,20 @@ pub(super) async fn library(
         return Ok(library);
     }
     let dirs = plan::pipeline_dirs(&context.options.build);
-    let patterns = dirs.iter().map(|dir| format!("{dir}/**/*.yaml")).collect();
+    // `**` alone: BuildKit 0.8 (Docker 20.10) sends one folder level of
+    // it, which leaves out Wolfi's `test/tw/*.yaml`; the explicit depths
+    // make sure of those.
+    let patterns = dirs
+        .iter()
+        .flat_map(|dir| {
+            [
+                format!("{dir}/**/*.yaml"),
+                format!("{dir}/*/*.yaml"),
+                format!("{dir}/*/*/*.yaml"),
+                format!("{dir}/*/*/*/*.yaml"),
+            ]
+        })
+        .collect();
     let label = format!("load pipelines from {}", dirs.join(", "));
     let reference = solve(bridge, context, patterns, "pipelines", label).await?;
     loop {

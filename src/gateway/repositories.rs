@@ -53,6 +53,34 @@ async fn resolve_environment(
     named: &BTreeMap<String, ContextSource>,
     env: &EnvironmentPlan,
 ) -> Result<Installation, Failure> {
+    let opened = open_repositories(bridge, context, named, env).await?;
+    let packages = resolve_packages(env, &opened.indexes, &env.world)?;
+    Ok(Installation {
+        packages,
+        keys: opened.keys,
+        untrusted: opened.untrusted,
+        left_to_image: Vec::new(),
+    })
+}
+
+/// An environment's repositories, read and checked.
+pub(super) struct Opened {
+    /// The indexes, in configuration order.
+    pub indexes: Vec<OpenedIndex>,
+    /// The keyring's files, installed at `/etc/apk/keys`.
+    pub keys: Vec<KeyFile>,
+    /// Indexes used without a verified signature (explicitly allowed).
+    pub untrusted: Vec<String>,
+}
+
+/// Read the keyring and every repository's index of `env`, each index's
+/// signature checked against the keyring.
+pub(super) async fn open_repositories(
+    bridge: &Bridge,
+    context: &Context<'_>,
+    named: &BTreeMap<String, ContextSource>,
+    env: &EnvironmentPlan,
+) -> Result<Opened, Failure> {
     let sources = Sources::new(bridge, context, env, named).await?;
     let index_path = RepositoryRef::index_path(&env.arch);
     let key_reads = join_all(env.keyring.iter().map(|location| {
@@ -119,17 +147,29 @@ async fn resolve_environment(
                 tracing::warn!(%repository, %reason, "UNTRUSTED index used ({ALLOW_UNTRUSTED_ARG}=1)");
                 untrusted.push(format!("repository {repository}: {reason}"));
             }
+            Trust::Built => {}
         }
         indexes.push(opened);
     }
+    Ok(Opened {
+        indexes,
+        keys: key_files,
+        untrusted,
+    })
+}
+
+/// Resolve `world` over `indexes` (apk's solver): the packages to install,
+/// in order, with where each file is.
+pub(super) fn resolve_packages(
+    env: &EnvironmentPlan,
+    indexes: &[OpenedIndex],
+    world: &[String],
+) -> Result<Vec<InstallPackage>, Failure> {
     let started = std::time::Instant::now();
-    let resolution = repository::resolve_world(&indexes, &env.world).map_err(|e| {
+    let resolution = repository::resolve_world(indexes, world).map_err(|e| {
         Failure::new(
             FAILED_PRECONDITION,
-            format!(
-                "cannot install the environment ({}):\n{e}",
-                env.world.join(" ")
-            ),
+            format!("cannot install the environment ({}):\n{e}", world.join(" ")),
         )
     })?;
     tracing::info!(
@@ -151,11 +191,7 @@ async fn resolve_environment(
                 .map_err(invalid)?,
         );
     }
-    Ok(Installation {
-        packages,
-        keys: key_files,
-        untrusted,
-    })
+    Ok(packages)
 }
 
 /// Folders some package ships where another ships a link (`bin` beside
@@ -341,6 +377,9 @@ impl Sources {
                         invalid(format!("cannot read {path} from {place}: {}", e.message()))
                     })
             }
+            Location::Built(_) => Err(super::internal(format!(
+                "{parsed}: the in-solve repository is not read from a location"
+            ))),
             Location::Url(url) => {
                 let definition = fetch_definition(
                     url,
@@ -384,7 +423,7 @@ fn context_paths(env: &EnvironmentPlan) -> BTreeMap<Origin, Vec<String>> {
                 .entry(location.named_context().map(str::to_string))
                 .or_default()
                 .push(path.clone()),
-            Location::Url(_) => {}
+            Location::Url(_) | Location::Built(_) => {}
         }
     }
     for list in paths.values_mut() {

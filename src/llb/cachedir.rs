@@ -31,6 +31,16 @@ pub(super) fn seed(
     inputs: &BuildInputs,
 ) -> Result<Option<State>, LlbError> {
     let mounted = plan.steps.iter().any(|step| step.source.is_none());
+    seed_if(graph, inputs, mounted)
+}
+
+/// [`seed`] for steps other than the plan's (a test's): the same op, so
+/// the same cache directory, when `mounted`.
+pub(super) fn seed_if(
+    graph: &mut Graph,
+    inputs: &BuildInputs,
+    mounted: bool,
+) -> Result<Option<State>, LlbError> {
     let (Some(cache), true) = (&inputs.cache, mounted) else {
         return Ok(None);
     };

@@ -40,6 +40,9 @@ pub struct BuildInputs {
     pub base: ContextSource,
     /// Config of the base image (Env, WorkingDir, User).
     pub base_config: ImageConfig,
+    /// Base of the test environments (target `test`) and its image config,
+    /// when it is not the build's (`melange-test-environment`).
+    pub test_base: Option<(ContextSource, ImageConfig)>,
     /// The `melange-cache` context, when the client gave one: what the
     /// `/var/cache/melange` cache mount starts with (llb/cachedir.rs).
     pub cache: Option<ContextSource>,
@@ -98,6 +101,7 @@ impl BuildInputs {
         BuildInputs {
             base,
             base_config: ImageConfig::default(),
+            test_base: None,
             cache: None,
             build_platform: None,
             cached_downloads: BTreeSet::new(),
@@ -119,6 +123,13 @@ impl BuildInputs {
 
 /// Emit the Definition for `plan`.
 pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition, LlbError> {
+    let mut graph = prepared_graph(inputs);
+    let result = build(&mut graph, plan, inputs)?;
+    Ok(graph.finish(&result))
+}
+
+/// An empty graph with `--no-cache` and the build file's source map applied.
+pub(super) fn prepared_graph(inputs: &BuildInputs) -> Graph {
     let mut graph = new_graph(inputs);
     if inputs.no_cache {
         graph.ignore_cache_everywhere();
@@ -126,49 +137,75 @@ pub fn compile(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Definition,
     if let Some(source) = &inputs.source {
         graph.set_source(source.clone());
     }
-    let base = context_state(&mut graph, &inputs.base, "environment base", inputs)?;
+    graph
+}
+
+/// The build's ops into `graph`: environment, workspace, steps and the
+/// target's result (the packages, or the `melange-out` tree).
+pub(super) fn build(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    inputs: &BuildInputs,
+) -> Result<State, LlbError> {
+    let base = context_state(graph, &inputs.base, "environment base", inputs)?;
     let base = match &plan.environment {
         Some(environment) => {
-            let helper = helper_state(&mut graph, inputs, "installing packages")?;
+            let helper = helper_state(graph, inputs, "installing packages")?;
             let base = (!matches!(inputs.base, ContextSource::Scratch)).then_some(base);
-            super::environment::install(&mut graph, plan, environment, base, helper, inputs)?
+            let step = &plan.environment_step;
+            super::environment::install(graph, step, environment, (base, None), helper, inputs)?
         }
         None => base,
     };
-    let seed = cachedir::seed(&mut graph, plan, inputs)?;
-    let mut state = workspace(&mut graph, plan, base, inputs)?;
+    let cache = cachedir::seed(graph, plan, inputs)?;
+    let mut state = workspace(graph, (&plan.outputs, &plan.environment_step), base, inputs)?;
     for step in &plan.steps {
-        if let Some(source) = &step.source {
-            let helper = helper_state(&mut graph, inputs, "a native source")?;
-            let cached = match source {
-                NativeSource::Fetch(fetch) => {
-                    cachefile::cached_download(&mut graph, inputs, fetch)?
-                }
-                NativeSource::GitCheckout(_) => None,
-            };
-            state = sources::native_step(&mut graph, step, source, state, helper, cached)?;
-            continue;
-        }
-        state = run_step(
-            &mut graph,
-            plan,
-            step,
-            state,
-            seed.as_ref(),
-            &inputs.base_config,
-        )?;
+        state = pipeline_step(graph, plan, step, state, cache.as_ref(), inputs)?;
     }
-    let result = match &plan.packaging {
+    match &plan.packaging {
         Some(spec) => {
-            let helper = helper_state(&mut graph, inputs, "target packages")?;
+            let helper = helper_state(graph, inputs, "target packages")?;
             let mut spec = spec.clone();
             spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
             spec.signing_public_key = inputs.signing_public_key.clone().unwrap_or_default();
-            package(&mut graph, plan, &spec, state, helper)?
+            package(graph, plan, &spec, state, helper)
         }
-        None => collect(&mut graph, plan, state)?,
-    };
-    Ok(graph.finish(&result))
+        None => collect(graph, plan, state),
+    }
+}
+
+/// One planned step on `state`: a native source, or a shell step run in
+/// the environment (image config from `inputs.base_config`).
+pub(super) fn pipeline_step(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    step: &PlannedStep,
+    state: State,
+    cache: Option<&State>,
+    inputs: &BuildInputs,
+) -> Result<State, LlbError> {
+    pipeline_step_in(graph, plan, step, state, cache, inputs, &inputs.base_config)
+}
+
+/// [`pipeline_step`] in an environment whose image config is `image`.
+pub(super) fn pipeline_step_in(
+    graph: &mut Graph,
+    plan: &BuildPlan,
+    step: &PlannedStep,
+    state: State,
+    cache: Option<&State>,
+    inputs: &BuildInputs,
+    image: &ImageConfig,
+) -> Result<State, LlbError> {
+    if let Some(source) = &step.source {
+        let helper = helper_state(graph, inputs, "a native source")?;
+        let cached = match source {
+            NativeSource::Fetch(fetch) => cachefile::cached_download(graph, inputs, fetch)?,
+            NativeSource::GitCheckout(_) => None,
+        };
+        return sources::native_step(graph, step, source, state, helper, cached);
+    }
+    run_step(graph, plan, step, state, cache, image)
 }
 
 /// An empty graph for `inputs`' target, caps and build platform.
@@ -226,9 +263,9 @@ pub(super) fn context_state(
 /// `[1/N] environment`: the base with the source dir (the build context
 /// or one folder of it, minus `.melangeignore`'s paths) in the workspace and
 /// an empty output folder per package.
-fn workspace(
+pub(super) fn workspace(
     graph: &mut Graph,
-    plan: &BuildPlan,
+    (outputs, step): (&[String], &str),
     base: State,
     inputs: &BuildInputs,
 ) -> Result<State, LlbError> {
@@ -276,12 +313,12 @@ fn workspace(
         include: Vec::new(),
         exclude: Vec::new(),
     }];
-    actions.extend(plan.outputs.iter().map(|name| FileAction::Mkdir {
+    actions.extend(outputs.iter().map(|name| FileAction::Mkdir {
         path: format!("{OUT_DIR}/{name}"),
         mode: 0o755,
         parents: true,
     }));
-    graph.file(&base, actions, OpInfo::named(plan.environment_step.clone()))
+    graph.file(&base, actions, OpInfo::named(step.to_string()))
 }
 
 fn run_step(

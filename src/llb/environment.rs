@@ -36,9 +36,9 @@ use crate::proto::pb;
 /// installed, using `helper` (the frontend's own image) for the work.
 pub(super) fn install(
     graph: &mut Graph,
-    plan: &BuildPlan,
+    step: &str,
     env: &EnvironmentPlan,
-    base: Option<State>,
+    (base, built): (Option<State>, Option<&State>),
     helper: State,
     inputs: &BuildInputs,
 ) -> Result<State, LlbError> {
@@ -52,9 +52,8 @@ pub(super) fn install(
             "the environment resolved to no packages".into(),
         ));
     }
-    let step = &plan.environment_step;
     let total = installation.packages.len();
-    let (package_layers, metas) = unpack_all(graph, plan, installation, &helper, inputs)?;
+    let (package_layers, metas) = unpack_all(graph, step, installation, &helper, inputs, built)?;
     let layers: Vec<State> = base
         .into_iter()
         .chain(package_layers.iter().map(|(_, layer)| layer.clone()))
@@ -69,7 +68,7 @@ pub(super) fn install(
     )?;
     let finished = finish(
         graph,
-        plan,
+        step,
         env,
         installation,
         (merged, metas, package_layers),
@@ -105,12 +104,12 @@ pub(super) fn install(
 #[allow(clippy::type_complexity)]
 fn unpack_all(
     graph: &mut Graph,
-    plan: &BuildPlan,
+    step: &str,
     installation: &Installation,
     helper: &State,
     inputs: &BuildInputs,
+    built: Option<&State>,
 ) -> Result<(Vec<(String, State)>, Vec<State>), LlbError> {
-    let step = &plan.environment_step;
     let contexts = context_packages(graph, installation, inputs, step)?;
     let total = installation.packages.len();
     let mut metas = Vec::with_capacity(total);
@@ -122,6 +121,15 @@ fn unpack_all(
                 let state = contexts.get(&origin).cloned().ok_or_else(|| {
                     LlbError::InvalidDefinition(format!(
                         "no source for the package file {}",
+                        package.source
+                    ))
+                })?;
+                (state, path.clone())
+            }
+            Location::Built(path) => {
+                let state = built.cloned().ok_or_else(|| {
+                    LlbError::InvalidDefinition(format!(
+                        "{}: the in-solve repository is only there for target test",
                         package.source
                     ))
                 })?;
@@ -159,8 +167,8 @@ pub fn package_records(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Def
         })?;
     let mut graph = super::compile::new_graph(inputs);
     let helper = super::compile::helper_state(&mut graph, inputs, "installing packages")?;
-    let (_, metas) = unpack_all(&mut graph, plan, installation, &helper, inputs)?;
     let step = &plan.environment_step;
+    let (_, metas) = unpack_all(&mut graph, step, installation, &helper, inputs, None)?;
     let records = graph.merge(
         &metas,
         OpInfo::named(format!("{step}: collect installed-database records")),
@@ -185,7 +193,7 @@ fn context_packages(
                 .entry(package.source.named_context().map(str::to_string))
                 .or_default()
                 .push(path.clone()),
-            Location::Url(_) => {}
+            Location::Url(_) | Location::Built(_) => {}
         }
     }
     let mut states = BTreeMap::new();
@@ -313,7 +321,7 @@ fn unpack(
 /// to settle file conflicts and links over folders.
 fn finish(
     graph: &mut Graph,
-    plan: &BuildPlan,
+    step: &str,
     env: &EnvironmentPlan,
     installation: &Installation,
     (merged, metas, package_layers): (State, State, Vec<(String, State)>),
@@ -396,9 +404,15 @@ fn finish(
     } else {
         " — UNTRUSTED indexes allowed".to_string()
     };
+    let left = match installation.left_to_image.as_slice() {
+        [] => String::new(),
+        names => format!(
+            " — WARNING: no repository provides {}: left to the image",
+            names.join(", ")
+        ),
+    };
     let name = format!(
-        "{}: install {} packages (apk database, keys, accounts){untrusted}",
-        plan.environment_step,
+        "{step}: install {} packages (apk database, keys, accounts){untrusted}{left}",
         installation.packages.len()
     );
     let outputs = graph.exec(exec, OpInfo::named(name))?;

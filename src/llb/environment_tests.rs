@@ -47,6 +47,7 @@ fn with_packages(mut plan: BuildPlan, packages: Vec<InstallPackage>) -> BuildPla
             pem: "PEM".into(),
         }],
         untrusted: Vec::new(),
+        left_to_image: Vec::new(),
     });
     plan
 }
@@ -55,6 +56,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
     BuildInputs {
         base: ContextSource::Scratch,
         base_config: Default::default(),
+        test_base: None,
         cache: None,
         cached_downloads: Default::default(),
         context_name: "context".into(),

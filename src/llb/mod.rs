@@ -14,6 +14,7 @@ pub mod image;
 mod ops;
 pub mod packaging;
 pub mod sources;
+mod testenv;
 
 pub use caps::CapSet;
 pub use compile::{compile, BuildInputs, ContextSource};
@@ -22,6 +23,7 @@ pub use git::GitOptions;
 pub use graph::{digest_of, Graph, LlbError, OpInfo, SourceFile, State};
 pub use ops::{Exec, ExecOutputs, FileAction, HttpOptions, LocalOptions, Mount, Network, Sharing};
 pub use packaging::signing_probe;
+pub use testenv::compile_test;
 
 #[cfg(test)]
 mod environment_tests;

@@ -24,6 +24,7 @@ fn inputs(signing_key_id: Option<&str>) -> BuildInputs {
     BuildInputs {
         base: ContextSource::Image("docker.io/library/busybox:latest".into()),
         base_config: Default::default(),
+        test_base: None,
         cache: None,
         cached_downloads: Default::default(),
         context_name: "context".into(),

@@ -44,6 +44,7 @@ fn inputs(caps: CapSet) -> BuildInputs {
             working_dir: None,
             user: Some("1000".into()),
         },
+        test_base: None,
         cache: None,
         cached_downloads: Default::default(),
         context_name: "context".into(),

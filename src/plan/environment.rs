@@ -14,10 +14,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::apk::repository::{is_url, key_file_name, OpenedIndex, RepositoryRef};
+use crate::apk::repository::{is_url, key_file_name, OpenedIndex, RepositoryRef, Trust};
 use crate::apk::IndexRecord;
 use crate::config::error::{LResult, Located};
-use crate::config::Config;
+use crate::config::{Config, Environment};
 
 use super::accounts::{groups, users};
 pub use super::accounts::{Account, AccountGroup};
@@ -66,6 +66,10 @@ pub const TARGET_DIR: &str = "/target";
 /// `@tag` word of a pinned repository.
 pub const NAMED_CONTEXT_SCHEME: &str = "context://";
 
+/// How the in-solve repository (the packages this solve built, target
+/// `test`) is named in plans, messages and `s:` records.
+pub const IN_SOLVE_REPOSITORY: &str = "(this build's packages)";
+
 /// Where a repository or key is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "at", rename_all = "kebab-case")]
@@ -82,6 +86,11 @@ pub enum Location {
         /// The path inside it.
         path: String,
     },
+    /// A package the same solve built (target `test`): its path in the
+    /// packaging step's output (`<arch>/<name>-<version>.apk`). Never
+    /// written in a build file: the gateway makes it from the in-solve
+    /// repository.
+    Built(String),
 }
 
 impl Location {
@@ -134,6 +143,7 @@ impl Location {
                 context: context.clone(),
                 path: join(path),
             },
+            Location::Built(dir) => Location::Built(join(dir)),
         }
     }
 
@@ -158,6 +168,7 @@ impl std::fmt::Display for Location {
                     path => write!(f, "/{path}"),
                 }
             }
+            Location::Built(path) => write!(f, "{IN_SOLVE_REPOSITORY}/{path}"),
         }
     }
 }
@@ -223,9 +234,12 @@ impl InstallPackage {
         tag: Option<String>,
     ) -> Result<Self, String> {
         let file = RepositoryRef::package_path(arch, &record.name, &record.version);
-        let source = Location::parse(&index.repository.location)
-            .map_err(|m| format!("repository {}: {m}", index.repository))?
-            .join(&file);
+        let source = match index.trust {
+            Trust::Built => Location::Built(file),
+            _ => Location::parse(&index.repository.location)
+                .map_err(|m| format!("repository {}: {m}", index.repository))?
+                .join(&file),
+        };
         Ok(InstallPackage {
             name: record.name.clone(),
             version: record.version.clone(),
@@ -267,6 +281,10 @@ pub struct Installation {
     /// with what the check found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub untrusted: Vec<String>,
+    /// Names no repository provides, left to the base image (test
+    /// environments only, see [`crate::apk::insolve::drop_unprovided`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_to_image: Vec<String>,
 }
 
 /// The environment to install.
@@ -356,8 +374,46 @@ pub fn plan(
     if !repositories_configured(config, options) {
         return Ok(None);
     }
+    let mut world: Vec<String> = Vec::new();
+    for atom in packages
+        .iter()
+        .cloned()
+        .chain(list_arg(options.build_args.get(PACKAGES_ARG)))
+    {
+        if !world.contains(&atom) {
+            world.push(atom);
+        }
+    }
+    // Locations are checked even when nothing is to be installed.
+    let plan = assemble(&config.environment, options, world, arch)?;
+    Ok((!plan.world.is_empty()).then_some(plan))
+}
+
+/// A test's environment (`test.environment`, melange's `melange test`):
+/// its own repositories and keys plus the build-args' (the in-solve
+/// repository of the packages under test comes first, added by the
+/// gateway), its own accounts, and `world` as given. Planned even when no
+/// repository is configured: the packages under test are installed from
+/// the in-solve repository.
+pub fn test_environment(
+    env: &Environment,
+    options: &BuildOptions,
+    world: Vec<String>,
+    arch: &str,
+) -> LResult<EnvironmentPlan> {
+    assemble(env, options, world, arch)
+}
+
+/// Repositories, keys, trust and accounts of `env` and the build-args,
+/// around `world`.
+fn assemble(
+    env: &Environment,
+    options: &BuildOptions,
+    world: Vec<String>,
+    arch: &str,
+) -> LResult<EnvironmentPlan> {
     let mut repositories = Vec::new();
-    for text in &config.environment.repositories {
+    for text in &env.repositories {
         let repository =
             RepositoryRef::parse(&text.value).map_err(|m| Located::new(text.pos, m))?;
         check_location(&repository.location, Role::Repository, options)
@@ -371,26 +427,13 @@ pub fn plan(
         repositories.push(repository);
     }
     let mut keyring: Vec<String> = Vec::new();
-    for text in &config.environment.keyring {
+    for text in &env.keyring {
         check_location(&text.value, Role::Key, options).map_err(|m| Located::new(text.pos, m))?;
         keyring.push(text.value.clone());
     }
     for text in list_arg(options.build_args.get(KEYRING_ARG)) {
         check_location(&text, Role::Key, options).map_err(|m| arg_error(KEYRING_ARG, m))?;
         keyring.push(text);
-    }
-    let mut world: Vec<String> = Vec::new();
-    for atom in packages
-        .iter()
-        .cloned()
-        .chain(list_arg(options.build_args.get(PACKAGES_ARG)))
-    {
-        if !world.contains(&atom) {
-            world.push(atom);
-        }
-    }
-    if world.is_empty() {
-        return Ok(None);
     }
     let allow_untrusted = match options
         .build_args
@@ -406,16 +449,16 @@ pub fn plan(
             ))
         }
     };
-    Ok(Some(EnvironmentPlan {
+    Ok(EnvironmentPlan {
         arch: arch.to_string(),
         repositories,
         keyring,
         world,
         allow_untrusted,
-        users: users(&config.environment.users)?,
-        groups: groups(&config.environment.groups)?,
+        users: users(&env.users)?,
+        groups: groups(&env.groups)?,
         installation: None,
-    }))
+    })
 }
 
 /// What a location is for.

@@ -14,6 +14,7 @@ pub mod packaging;
 pub mod sourcedir;
 pub mod sources;
 mod steps;
+pub mod testplan;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use options::{
 };
 pub use packaging::{PackageSpec, PackagingSpec};
 pub use sourcedir::SourceDir;
+pub use testplan::PlannedTest;
 pub use vars::apk_arch;
 
 /// Where melange keeps the workspace inside the build environment.
@@ -125,11 +127,14 @@ pub enum Target {
     Packages,
     /// The `melange-out` tree: one folder per package.
     Workspace,
+    /// As `packages`, returned only once every package's `test:` passed,
+    /// each in its own environment.
+    Test,
 }
 
 impl Target {
     /// Every target name, the default first, for help and errors.
-    pub const NAMES: &'static [&'static str] = &["packages", "workspace"];
+    pub const NAMES: &'static [&'static str] = &["packages", "workspace", "test"];
 
     /// One line for `--call targets` and errors.
     pub fn describe(name: &str) -> &'static str {
@@ -138,6 +143,9 @@ impl Target {
                 "<arch>/*.apk for the package and every subpackage, and <arch>/APKINDEX.tar.gz"
             }
             "workspace" => "the melange-out tree: one folder per package",
+            "test" => {
+                "as packages, once every package's test: pipelines passed, each in its own environment"
+            }
             _ => "",
         }
     }
@@ -146,6 +154,7 @@ impl Target {
         match name {
             "" | "packages" => Some(Target::Packages),
             "workspace" => Some(Target::Workspace),
+            "test" => Some(Target::Test),
             _ => None,
         }
     }
@@ -208,36 +217,6 @@ pub struct PlannedStep {
     pub source: Option<sources::NativeSource>,
 }
 
-/// One package's compiled `test:` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlannedTest {
-    /// The package under test.
-    pub package: String,
-    /// Packages of the test environment (the package itself included).
-    pub packages: Vec<String>,
-    /// Test steps, numbered within the test.
-    pub steps: Vec<PlannedStep>,
-}
-
-impl From<steps::CompiledTest> for PlannedTest {
-    fn from(test: steps::CompiledTest) -> Self {
-        let total = test.commands.len();
-        PlannedTest {
-            package: test.package,
-            packages: test.packages,
-            steps: test
-                .commands
-                .into_iter()
-                .enumerate()
-                .map(|(i, command)| PlannedStep {
-                    name: format!("[{}/{total}] {}", i + 1, command.label),
-                    ..command.into_planned()
-                })
-                .collect(),
-        }
-    }
-}
-
 /// Everything needed to emit LLB, and nothing that needs a daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BuildPlan {
@@ -270,9 +249,14 @@ pub struct BuildPlan {
     /// the user must allow the entitlement).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
-    /// The compiled `test:` sections (run by a later test target).
+    /// The compiled `test:` sections, one per package with test steps
+    /// (run by target `test`, see [`testplan`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<PlannedTest>,
+    /// Base of the test environments when it is not the build's
+    /// (`melange-test-environment`, target `test` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_base: Option<BaseSource>,
     /// What the packaging step writes (target `packages` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packaging: Option<PackagingSpec>,
@@ -356,9 +340,11 @@ pub fn plan(
     vars::add_package_targets(&mut vars, &outputs);
     vars.share();
     let env = steps::base_env(config, &source_date_epoch, env_file.unwrap_or_default());
-    let tests =
-        steps::compile_tests(config, &vars, &subpackages, &env, library).map_err(located)?;
-    let compiled = steps::compile(config, &vars, &subpackages, env, library).map_err(located)?;
+    let tests = steps::compile_tests(config, &vars, &subpackages, &env, library)
+        .and_then(|tests| testplan::plan_tests(tests, options, apk_arch(&options.platform), target))
+        .map_err(located)?;
+    let compiled =
+        steps::compile(config, &vars, &subpackages, env, library).map_err(located)?;
     let mut packages: Vec<String> = environment_packages(config, &enabled)
         .into_iter()
         .chain(compiled.needs)
@@ -382,7 +368,7 @@ pub fn plan(
         }
     };
     let packaging = match target {
-        Target::Packages => Some(
+        Target::Packages | Target::Test => Some(
             packaging::spec(
                 config,
                 &package,
@@ -422,7 +408,11 @@ pub fn plan(
         packaging,
         package,
         packages,
-        tests: tests.into_iter().map(PlannedTest::from).collect(),
+        tests,
+        test_base: match target {
+            Target::Test => testplan::test_base(options),
+            _ => None,
+        },
         insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
         environment,

@@ -209,9 +209,11 @@ pub(super) struct Compiled {
 }
 
 /// A compiled `test:` section of one package.
-pub(super) struct CompiledTest {
+pub(super) struct CompiledTest<'a> {
     /// The package under test.
     pub package: String,
+    /// The section (its environment's repositories, keys and accounts).
+    pub section: &'a TestSection,
     /// The test environment's packages: its own, the steps' needs and the
     /// package under test, sorted and unique (as melange).
     pub packages: Vec<String>,
@@ -246,13 +248,13 @@ pub(super) fn compile(
 
 /// The `test:` sections of the package and of each subpackage, compiled
 /// with the same variables as their builds.
-pub(super) fn compile_tests(
-    config: &Config,
+pub(super) fn compile_tests<'a>(
+    config: &'a Config,
     vars: &Vars,
-    subpackages: &[Expanded],
+    subpackages: &[Expanded<'a>],
     env: &BTreeMap<String, String>,
     library: &Library,
-) -> LResult<Vec<CompiledTest>> {
+) -> LResult<Vec<CompiledTest<'a>>> {
     let main = Scope {
         vars: vars.clone(),
         env: env.clone(),
@@ -271,10 +273,15 @@ pub(super) fn compile_tests(
     let mut compiler = Compiler::new(library);
     sections
         .into_iter()
-        .map(|(package, test, scope)| {
+        .map(|(package, test, mut scope)| {
+            // The test environment's variables go over the build's.
+            for (key, value) in &test.environment.env {
+                scope.env.insert(key.clone(), value.value.clone());
+            }
             compiler.out = Compiled::default();
             compiler.steps(&test.pipeline, &scope)?;
             let mut packages: Vec<String> = test
+                .environment
                 .packages
                 .iter()
                 .map(|p| substitute(p, &scope.vars))
@@ -285,6 +292,7 @@ pub(super) fn compile_tests(
             packages.dedup();
             Ok(CompiledTest {
                 package,
+                section: test,
                 packages,
                 commands: std::mem::take(&mut compiler.out.commands),
             })

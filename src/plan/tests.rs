@@ -146,7 +146,7 @@ fn unknown_target_lists_the_targets() {
     let err = plan_str(TWO_SUBPACKAGES, &opts).unwrap_err();
     assert_eq!(
         err.message,
-        "unknown target \"pakages\"; available targets: packages, workspace"
+        "unknown target \"pakages\"; available targets: packages, workspace, test"
     );
 }
 

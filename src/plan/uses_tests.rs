@@ -308,8 +308,14 @@ fn test_sections_compile_with_their_package_and_needs() {
     assert_eq!(planned.tests[0].packages, ["bash", "p", "valgrind"]);
     assert_eq!(
         planned.tests[0].steps[1].name,
-        "[2/2] uses: inner › echo slow"
+        "[test 3/5] p: uses: inner › echo slow"
     );
+    assert_eq!(
+        planned.tests[1].environment_step,
+        "[test 4/5] p-doc: environment"
+    );
+    // Other targets check the tests but plan no test environment.
+    assert!(planned.tests.iter().all(|t| t.environment.is_none()));
     assert_eq!(planned.tests[1].packages, ["p-doc"]);
     assert!(planned.tests[1].steps[0]
         .script
