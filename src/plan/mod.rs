@@ -553,3 +553,6 @@ mod tests;
 
 #[cfg(test)]
 mod uses_tests;
+
+#[cfg(test)]
+mod leniency_tests;

@@ -83,7 +83,7 @@ impl Compiler<'_> {
             self.expand(name, uses, pipeline, &scope, caller)?;
         }
         let base = match &step.name {
-            Some(label) => self.subst(label, &scope.vars)?,
+            Some(label) => self.subst_name(label, &scope.vars)?,
             None => format!("uses: {name}"),
         };
         let produced = &mut self.out.commands[first..];
