@@ -334,6 +334,6 @@ fn collect(graph: &mut Graph, plan: &BuildPlan, state: State) -> Result<State, L
     graph.file(
         &State::scratch(),
         vec![copy],
-        OpInfo::named(plan.result_step.clone()),
+        OpInfo::named(plan.result_step.clone()).at(plan.source_lines.package),
     )
 }

@@ -96,7 +96,11 @@ pub(super) fn install(
         ..Default::default()
     };
     Ok(graph
-        .exec(exec, OpInfo::named(format!("{step}: busybox --install -s")))?
+        .exec(
+            exec,
+            OpInfo::named(format!("{step}: busybox --install -s"))
+                .at(plan.source_lines.environment),
+        )?
         .root)
 }
 
@@ -134,10 +138,12 @@ fn unpack_all(
                     ..Default::default()
                 };
                 let name = format!("{step}: fetch {file}");
-                (graph.http(url, &options, OpInfo::named(name))?, file)
+                let info = OpInfo::named(name).at(plan.source_lines.environment);
+                (graph.http(url, &options, info)?, file)
             }
         };
-        let (layer, meta) = unpack(graph, package, source, selector, helper, step, i, total)?;
+        let at = (step.as_str(), plan.source_lines.environment);
+        let (layer, meta) = unpack(graph, package, source, selector, helper, at, i, total)?;
         package_layers.push((package.id(), layer));
         metas.push(meta);
     }
@@ -258,7 +264,7 @@ fn unpack(
     source: State,
     selector: String,
     helper: &State,
-    step: &str,
+    (step, line): (&str, usize),
     index: usize,
     total: usize,
 ) -> Result<(State, State), LlbError> {
@@ -298,7 +304,7 @@ fn unpack(
         ],
     );
     let name = format!("{step}: unpack {} ({}/{total})", package.id(), index + 1);
-    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    let outputs = graph.exec(exec, OpInfo::named(name).at(line))?;
     let mut binds = outputs.binds.into_iter();
     match (binds.next(), binds.next()) {
         (Some(layer), Some(meta)) => Ok((layer, meta)),
@@ -401,7 +407,7 @@ fn finish(
         plan.environment_step,
         installation.packages.len()
     );
-    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    let outputs = graph.exec(exec, OpInfo::named(name).at(plan.source_lines.environment))?;
     outputs
         .binds
         .into_iter()

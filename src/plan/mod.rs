@@ -282,6 +282,20 @@ pub struct BuildPlan {
     /// [`BaseSource::Scratch`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentPlan>,
+    /// Build-file lines of the steps that are no pipeline step, for
+    /// BuildKit's source map (not part of the plan's JSON).
+    #[serde(skip)]
+    pub source_lines: SourceLines,
+}
+
+/// Where the environment and the packaging steps come from in the build
+/// file (0: nowhere), so their failures show those lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceLines {
+    /// The `package:` name line (packaging, the workspace result).
+    pub package: usize,
+    /// The first `environment.contents.packages` entry (unpack, install).
+    pub environment: usize,
 }
 
 /// Build-arg naming the pipeline dirs (melange's `--pipeline-dir`),
@@ -416,6 +430,14 @@ pub fn plan(
         insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
         environment,
+        source_lines: SourceLines {
+            package: config.package.name.pos.line,
+            environment: config
+                .environment
+                .packages
+                .first()
+                .map_or(0, |p| p.pos.line),
+        },
     })
 }
 
