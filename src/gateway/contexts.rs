@@ -22,7 +22,7 @@ pub(super) async fn read_build_file(
     session_id: Option<&str>,
     caps: &CapSet,
     platform: &pb::Platform,
-) -> Result<String, Failure> {
+) -> Result<BuildFile, Failure> {
     let mut graph = Graph::new(platform.clone(), caps.clone());
     let state = match inputs.get(&options.dockerfile_key) {
         Some(definition) => graph.import(definition),
@@ -42,6 +42,7 @@ pub(super) async fn read_build_file(
         }
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    let vertex = state.digest().map(str::to_string);
     let reference = bridge.solve(graph.finish(&state)).await?;
     let bytes = bridge
         .read_file(&reference, &options.filename)
@@ -56,12 +57,22 @@ pub(super) async fn read_build_file(
                 ),
             )
         })?;
-    String::from_utf8(bytes).map_err(|_| {
+    let text = String::from_utf8(bytes).map_err(|_| {
         Failure::new(
             INVALID_ARGUMENT,
             format!("{}: not UTF-8 text", options.filename),
         )
-    })
+    })?;
+    Ok(BuildFile { text, vertex })
+}
+
+/// The build file's text and the vertex that loaded it (build warnings are
+/// attached to it, as the Dockerfile frontend does).
+pub(super) struct BuildFile {
+    /// The file's contents.
+    pub text: String,
+    /// Digest of the load vertex, when the file came from a local source.
+    pub vertex: Option<String>,
 }
 
 /// Interprets named contexts and the environment base.

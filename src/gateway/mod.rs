@@ -13,12 +13,14 @@ mod pipelines;
 mod repositories;
 mod sourcedir;
 mod subrequests;
+mod warnings;
 
 use std::collections::BTreeMap;
 
 use prost::Message;
 
 use crate::config::{self, ConfigError};
+use crate::lint;
 use crate::llb::{self, BuildInputs, CapSet, SourceFile};
 use crate::plan;
 use crate::proto::{errdefs, pb, rpc};
@@ -70,7 +72,8 @@ pub async fn serve() -> Result<(), String> {
         })?;
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
-        Some(id) => subrequest(id),
+        Some(id) if id == subrequests::LINT => check(&mut bridge, &caps, &raw).await,
+        Some(id) => subrequest(id, &raw),
         None => build(&mut bridge, &caps, &raw).await,
     };
     let returned = match outcome {
@@ -96,8 +99,9 @@ enum Answer {
     Metadata(BTreeMap<String, Vec<u8>>),
 }
 
-fn subrequest(id: &str) -> Result<Answer, Failure> {
-    subrequests::answer(id)
+fn subrequest(id: &str, raw: &BTreeMap<String, String>) -> Result<Answer, Failure> {
+    let options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
+    subrequests::answer(id, &options)
         .map(Answer::Metadata)
         .ok_or_else(|| {
             let detail = errdefs::Subrequest {
@@ -149,12 +153,29 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
     }
 }
 
-/// Everything between Ping and Return.
-async fn build(
+/// What every request that reads the build file needs: the options, the
+/// file, its config and `uses:` library, and the plan.
+struct Prepared {
+    options: opts::FrontendOpts,
+    inputs: BTreeMap<String, pb::Definition>,
+    session_id: Option<String>,
+    llb_caps: CapSet,
+    platform: pb::Platform,
+    build_platform: Option<pb::Platform>,
+    file: contexts::BuildFile,
+    config: config::Config,
+    library: plan::Library,
+    plan: plan::BuildPlan,
+}
+
+/// From the options to the plan. `lint`: plan as if an environment image
+/// were given when the client gave none (`--check` needs no environment).
+async fn prepare(
     bridge: &mut Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
-) -> Result<Answer, Failure> {
+    lint: bool,
+) -> Result<Prepared, Failure> {
     let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
     // Keys only: build-arg values may be sensitive.
     tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
@@ -184,7 +205,7 @@ async fn build(
         variant: worker.variant.clone(),
         ..Default::default()
     });
-    let text = contexts::read_build_file(
+    let file = contexts::read_build_file(
         bridge,
         &options,
         &inputs,
@@ -193,8 +214,9 @@ async fn build(
         &platform,
     )
     .await?;
-    let config = config::load(&options.filename, &text)
-        .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let text = &file.text;
+    let config = config::load(&options.filename, text)
+        .map_err(|e| config_failure(e, &options.filename, text))?;
     let context = pipelines::Context {
         options: &options,
         inputs: &inputs,
@@ -206,8 +228,93 @@ async fn build(
     let env_file = pipelines::env_file(bridge, &context).await?;
     options.build.env_file = env_file;
     options.build.build_file_text = text.clone();
-    let mut plan = plan::plan(&options.filename, &config, &options.build, &library)
-        .map_err(|e| config_failure(e, &options.filename, &text))?;
+    if lint {
+        assume_environment(&mut options.build, &config);
+    }
+    let plan = plan::plan(&options.filename, &config, &options.build, &library)
+        .map_err(|e| config_failure(e, &options.filename, text))?;
+    Ok(Prepared {
+        options,
+        inputs,
+        session_id,
+        llb_caps,
+        platform,
+        build_platform,
+        file,
+        config,
+        library,
+        plan,
+    })
+}
+
+/// For `--check` without any environment: plan as with an image (the
+/// findings are the same; nothing is pulled).
+fn assume_environment(options: &mut plan::BuildOptions, config: &config::Config) {
+    let given = options
+        .named_contexts
+        .contains_key(plan::ENVIRONMENT_CONTEXT)
+        || options.build_args.contains_key(plan::ENVIRONMENT_IMAGE_ARG)
+        || plan::environment::repositories_configured(config, options);
+    if !given {
+        options.named_contexts.insert(
+            plan::ENVIRONMENT_CONTEXT.to_string(),
+            "docker-image://scratch".to_string(),
+        );
+    }
+}
+
+/// The lint findings of a prepared build.
+fn findings(prepared: &Prepared) -> Vec<lint::Finding> {
+    let text = &prepared.file.text;
+    let Ok(root) = config::yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text)) else {
+        return Vec::new();
+    };
+    lint::check(&lint::Input {
+        root: &root,
+        config: &prepared.config,
+        plan: &prepared.plan,
+        options: &prepared.options.build,
+        library: &prepared.library,
+        vars: &prepared.plan.vars,
+    })
+}
+
+/// `--check`: the lint findings, without building.
+async fn check(
+    bridge: &mut Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+) -> Result<Answer, Failure> {
+    let prepared = prepare(bridge, caps, raw, true).await?;
+    let found = findings(&prepared);
+    Ok(Answer::Metadata(lint::report::lint_result(
+        &found,
+        &prepared.options.filename,
+        &prepared.file.text,
+    )))
+}
+
+/// Everything between Ping and Return.
+async fn build(
+    bridge: &mut Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+) -> Result<Answer, Failure> {
+    let prepared = prepare(bridge, caps, raw, false).await?;
+    let found = findings(&prepared);
+    warnings::send(bridge, caps, &found, &prepared).await;
+    let Prepared {
+        options,
+        inputs,
+        session_id,
+        llb_caps,
+        platform,
+        build_platform,
+        file,
+        mut plan,
+        ..
+    } = prepared;
+    let text = file.text;
     let context = pipelines::Context {
         options: &options,
         inputs: &inputs,

@@ -3,6 +3,7 @@
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
 mod accounts;
+pub mod args;
 mod envfile;
 pub mod environment;
 pub mod git;
@@ -286,6 +287,10 @@ pub struct BuildPlan {
     /// BuildKit's source map (not part of the plan's JSON).
     #[serde(skip)]
     pub source_lines: SourceLines,
+    /// The build-wide variables (`package.*`, `vars.*`, `targets.*`, …),
+    /// for lint (not part of the plan's JSON).
+    #[serde(skip)]
+    pub vars: crate::config::subst::Vars,
 }
 
 /// Where the environment and the packaging steps come from in the build
@@ -430,6 +435,7 @@ pub fn plan(
         insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
         environment,
+        vars,
         source_lines: SourceLines {
             package: config.package.name.pos.line,
             environment: config
