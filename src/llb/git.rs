@@ -170,7 +170,8 @@ pub(super) fn git_checkout_step(
         OpInfo::named(format!(
             "git {} {what} (expected-commit {})",
             git.repository, git.commit
-        )),
+        ))
+        .at(step.line),
     )?;
     let mut exec = helper_exec(
         helper,
