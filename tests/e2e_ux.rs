@@ -67,7 +67,12 @@ fn outline_lists_build_args_secret_and_named_contexts() {
     let (_dir, context) = context_with("outline", LINTED);
     let (ok, log) = buildx(
         &context,
-        &["--call", "outline", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"],
+        &[
+            "--call",
+            "outline",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+        ],
     );
     assert!(ok, "{log}");
     assert!(log.contains("TARGET:") && log.contains("packages"), "{log}");
@@ -78,8 +83,14 @@ fn outline_lists_build_args_secret_and_named_contexts() {
         .unwrap_or_else(|| panic!("no SOURCE_DATE_EPOCH row:\n{log}"));
     assert!(sde.contains("1700000000"), "{sde}");
     assert!(log.contains("MELANGE_REPOSITORIES"), "{log}");
-    assert!(log.contains("SECRET") && log.contains("melange.rsa"), "{log}");
-    assert!(log.contains("melange-environment") && log.contains("melange-cache"), "{log}");
+    assert!(
+        log.contains("SECRET") && log.contains("melange.rsa"),
+        "{log}"
+    );
+    assert!(
+        log.contains("melange-environment") && log.contains("melange-cache"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -118,10 +129,20 @@ fn a_build_warns_about_packages_it_does_not_install() {
     let dest = format!("type=local,dest={}", out.display());
     let (ok, log) = buildx(
         &context,
-        &["--build-context", ENVIRONMENT, "--target", "workspace", "-o", &dest],
+        &[
+            "--build-context",
+            ENVIRONMENT,
+            "--target",
+            "workspace",
+            "-o",
+            &dest,
+        ],
     );
     assert!(ok, "{log}");
-    assert!(log.contains("warnings found") || log.contains("warning found"), "{log}");
+    assert!(
+        log.contains("warnings found") || log.contains("warning found"),
+        "{log}"
+    );
     assert!(
         log.contains("IgnoredPackages: not installed") && log.contains("cmake (line 12)"),
         "{log}"
@@ -131,7 +152,10 @@ fn a_build_warns_about_packages_it_does_not_install() {
 /// The error block buildx prints for a failing vertex with source lines:
 /// `package.yaml:<line>`, then the lines, marked with `>>>`.
 fn assert_points_at(log: &str, line: usize, marked: &str) {
-    assert!(log.contains(&format!("package.yaml:{line}")), "no package.yaml:{line}:\n{log}");
+    assert!(
+        log.contains(&format!("package.yaml:{line}")),
+        "no package.yaml:{line}:\n{log}"
+    );
     assert!(
         log.lines().any(|l| l.contains(">>>") && l.contains(marked)),
         "no line marked >>> with {marked:?}:\n{log}"
@@ -139,7 +163,7 @@ fn assert_points_at(log: &str, line: usize, marked: &str) {
 }
 
 #[test]
-#[ignore = "needs the engines (hack/engines) and the frontend image"]
+#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
 fn a_failing_runs_step_shows_its_yaml() {
     let body = "package:
   name: failing
@@ -156,7 +180,14 @@ pipeline:
     let dest = format!("type=local,dest={}", dir.join("out").display());
     let (ok, log) = buildx(
         &context,
-        &["--build-context", ENVIRONMENT, "--target", "workspace", "-o", &dest],
+        &[
+            "--build-context",
+            ENVIRONMENT,
+            "--target",
+            "workspace",
+            "-o",
+            &dest,
+        ],
     );
     assert!(!ok, "{log}");
     assert_points_at(&log, 8, "- name: the failing step");
@@ -164,7 +195,7 @@ pipeline:
 }
 
 #[test]
-#[ignore = "needs the engines (hack/engines) and the frontend image"]
+#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
 fn a_failing_uses_step_points_at_the_uses_line() {
     // No ./configure in the workspace: the built-in pipeline's step fails.
     let body = "package:
@@ -179,14 +210,21 @@ pipeline:
     let dest = format!("type=local,dest={}", dir.join("out").display());
     let (ok, log) = buildx(
         &context,
-        &["--build-context", ENVIRONMENT, "--target", "workspace", "-o", &dest],
+        &[
+            "--build-context",
+            ENVIRONMENT,
+            "--target",
+            "workspace",
+            "-o",
+            &dest,
+        ],
     );
     assert!(!ok, "{log}");
     assert_points_at(&log, 8, "uses: autoconf/configure");
 }
 
 #[test]
-#[ignore = "needs the engines (hack/engines) and the frontend image"]
+#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
 fn failing_fetch_and_unpack_point_at_the_fetch() {
     let dir = scratch_dir("fail-fetch-files");
     let files = dir.join("files");
@@ -216,7 +254,14 @@ pipeline:
         let dest = format!("type=local,dest={}", out_dir.join("out").display());
         let (ok, log) = buildx(
             &context,
-            &["--build-context", ENVIRONMENT, "--target", "workspace", "-o", &dest],
+            &[
+                "--build-context",
+                ENVIRONMENT,
+                "--target",
+                "workspace",
+                "-o",
+                &dest,
+            ],
         );
         assert!(!ok, "{label}: {log}");
         assert_points_at(&log, 7, "- uses: fetch");

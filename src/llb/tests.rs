@@ -192,7 +192,10 @@ fn a_step_is_marked_whole_and_the_result_points_at_the_package() {
             .map(|(d, _)| d.clone())
             .unwrap_or_else(|| panic!("no op named {name}"));
         let range = &source.locations[&digest].locations[0].ranges[0];
-        (range.start.as_ref().unwrap().line, range.end.as_ref().unwrap().line)
+        (
+            range.start.as_ref().unwrap().line,
+            range.end.as_ref().unwrap().line,
+        )
     };
     // `- name: one` / `runs: echo 1`: lines 3-4.
     assert_eq!(range_of("[2/5] one"), (3, 4));
