@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod helper;
+pub mod lint;
 pub mod llb;
 pub mod pipelines;
 pub mod plan;

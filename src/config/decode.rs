@@ -151,12 +151,13 @@ fn decode_dependencies(parent: &Fields) -> LResult<Dependencies> {
         let Some(text) = fields.text(key).filter(|t| !t.value.is_empty()) else {
             return Ok(None);
         };
-        // A variable is checked once it is replaced.
-        if !text.value.contains("${{") && text.value.parse::<u64>().is_err() {
+        // A variable is checked once it is replaced. melange accepts any
+        // integer Go's `strconv.Atoi` reads, negative ones included.
+        if !text.value.contains("${{") && text.value.parse::<i64>().is_err() {
             return Err(Located::new(
                 text.pos,
                 format!(
-                    "dependencies.{key} must be a non-negative integer, got {:?}",
+                    "dependencies.{key} must be an integer, got {:?}",
                     text.value
                 ),
             ));
@@ -471,7 +472,8 @@ fn decode_inputs(node: &Node) -> Vec<(Text, Input)> {
 fn decode_subpackage(node: &Node) -> LResult<Subpackage> {
     let fields = Fields::new(node, "subpackage")?;
     let name = fields.required_text("name")?;
-    let range = fields.text("range");
+    // melange: an empty `range:` is no range.
+    let range = fields.text("range").filter(|r| !r.value.is_empty());
     // A name using variables is checked once they are replaced.
     if !name.value.contains("${{") {
         validate_package_name(&name)?;

@@ -115,7 +115,7 @@ static CPE: Shape = Map(&[
 ]);
 
 static SETCAPS: Shape = List(&SETCAP);
-static SETCAP: Shape = Map(&[("add", &SCALAR_MAP), ("reason", &SCALAR)]);
+static SETCAP: Shape = Map(&[("path", &SCALAR), ("add", &SCALAR_MAP), ("reason", &SCALAR)]);
 
 static RESOURCES: Shape = Map(&[
     ("cpu", &SCALAR),
@@ -140,8 +140,17 @@ static ENVIRONMENT: Shape = Map(&[
     ("annotations", &SCALAR_MAP),
     ("vcs-url", &SCALAR),
     ("options", &ANY),
-    ("layering", &ANY),
+    ("layering", &LAYERING),
+    ("certificates", &CERTIFICATES),
 ]);
+
+static LAYERING: Shape = Map(&[("strategy", &SCALAR), ("budget", &SCALAR)]);
+static CERTIFICATES: Shape = Map(&[
+    ("additional", &CERTIFICATE_ENTRIES),
+    ("providers", &SCALARS),
+]);
+static CERTIFICATE_ENTRIES: Shape = List(&CERTIFICATE_ENTRY);
+static CERTIFICATE_ENTRY: Shape = Map(&[("name", &SCALAR), ("content", &SCALAR)]);
 
 static CONTENTS: Shape = Map(&[
     ("repositories", &SCALARS),
@@ -244,8 +253,10 @@ static SUBPACKAGE: Shape = Map(&[
     ("options", &PACKAGE_OPTIONS),
     ("scriptlets", &SCRIPTLETS),
     ("description", &SCALAR),
+    ("annotations", &SCALAR_MAP),
     ("url", &SCALAR),
     ("commit", &SCALAR),
+    ("copyright", &COPYRIGHTS),
     ("checks", &CHECKS),
     ("test", &TEST),
     ("setcap", &SETCAPS),
@@ -286,6 +297,28 @@ static UPDATE: Shape = Map(&[
     ("schedule", &SCHEDULE),
     ("exclude-reason", &SCALAR),
     ("ignore-live-version", &SCALAR),
+    ("oci", &OCI_MONITOR),
+    ("version_data", &VERSION_DATA_MONITOR),
+    ("enable-prerelease-tags", &SCALAR),
+]);
+static OCI_MONITOR: Shape = Map(&[
+    ("identifier", &SCALAR),
+    ("strip-prefix", &SCALAR),
+    ("strip-suffix", &SCALAR),
+    ("tag-filter-prefix", &SCALAR),
+    ("tag-filter-contains", &SCALAR),
+]);
+static VERSION_DATA_MONITOR: Shape = Map(&[
+    ("version_format", &SCALAR),
+    ("sources", &VERSION_DATA_SOURCES),
+]);
+static VERSION_DATA_SOURCES: Shape = List(&VERSION_DATA_SOURCE);
+static VERSION_DATA_SOURCE: Shape = Map(&[
+    ("name", &SCALAR),
+    ("stream", &SCALAR),
+    ("ignore", &SCALARS),
+    ("commit_source", &SCALAR),
+    ("use_release", &SCALAR),
 ]);
 static RELEASE_MONITOR: Shape = Map(&[
     ("identifier", &SCALAR),

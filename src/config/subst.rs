@@ -105,23 +105,57 @@ pub fn parts(text: &Text) -> LResult<Vec<Part<'_>>> {
     Ok(parts)
 }
 
-/// melange's parse-time pass: replace the variables `vars` knows, leave any
-/// other `${{…}}` as written for the strict pass to judge.
+/// melange's lenient pass (its parse-time `strings.Replacer`, used for
+/// descriptions, URLs, scriptlets and step names): replace the variables
+/// `vars` knows and keep any other `${{…}}` — an expression such as
+/// `${{range.key == "64" && "x" || ""}}`, an undefined name, a missing
+/// brace — as written. Scanning resumes right after a kept `${{`, so a
+/// known variable after a broken one is still replaced.
 pub fn substitute_known(text: &Text, vars: &Vars) -> LResult<String> {
     let mut out = String::with_capacity(text.value.len());
     let mut rest = text.value.as_str();
     while let Some(start) = rest.find("${{") {
+        append(&mut out, &rest[..start], text.pos)?;
         let after = &rest[start + 3..];
-        let Some(end) = after.find("}}") else { break };
-        out.push_str(&rest[..start]);
-        match vars.get(after[..end].trim()) {
-            Some(value) => append(&mut out, value, text.pos)?,
-            None => out.push_str(&rest[start..start + 3 + end + 2]),
+        let known = after
+            .find("}}")
+            .and_then(|end| vars.get(after[..end].trim()).map(|v| (end, v)));
+        match known {
+            Some((end, value)) => {
+                append(&mut out, value, text.pos)?;
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("${{");
+                rest = after;
+            }
         }
-        rest = &after[end + 2..];
     }
-    out.push_str(rest);
+    append(&mut out, rest, text.pos)?;
     Ok(out)
+}
+
+/// The `${{…}}` texts of `text` that [`substitute_known`] keeps as written
+/// (for `--check` and build warnings), in order.
+pub fn kept_literally(text: &str, vars: &Vars) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        match after.find("}}") {
+            Some(end) if vars.get(after[..end].trim()).is_some() => rest = &after[end + 2..],
+            Some(end) if !after[..end].contains("${{") => {
+                kept.push(format!("${{{{{}}}}}", &after[..end]));
+                rest = &after[end + 2..];
+            }
+            _ => {
+                let line_end = after.find(['\n', '$']).unwrap_or(after.len());
+                kept.push(format!("${{{{{}", &after[..line_end]));
+                rest = &after[line_end..];
+            }
+        }
+    }
+    kept
 }
 
 fn known_hint(name: &str, vars: &Vars) -> String {
@@ -177,6 +211,31 @@ mod tests {
         assert_eq!(
             substitute_known(&text, &vars()).unwrap(),
             "hello-${{range.key}}"
+        );
+    }
+
+    #[test]
+    fn the_lenient_pass_keeps_expressions_and_broken_braces_as_melange_does() {
+        let expr = r#"BLAS${{range.key == "64" && " (ILP64)" || ""}} for ${{package.name}}"#;
+        let text = Text::new(expr, Pos::default());
+        assert_eq!(
+            substitute_known(&text, &vars()).unwrap(),
+            r#"BLAS${{range.key == "64" && " (ILP64)" || ""}} for hello"#
+        );
+        assert_eq!(
+            kept_literally(expr, &vars()),
+            [r#"${{range.key == "64" && " (ILP64)" || ""}}"#]
+        );
+        let broken = "docs for ${{package.name} and ${{package.name}}";
+        let text = Text::new(broken, Pos::default());
+        assert_eq!(
+            substitute_known(&text, &vars()).unwrap(),
+            "docs for ${{package.name} and hello"
+        );
+        assert_eq!(kept_literally(broken, &vars()), ["${{package.name} and "]);
+        assert_eq!(
+            substitute_known(&Text::new("a ${{x", Pos::default()), &vars()).unwrap(),
+            "a ${{x"
         );
     }
 

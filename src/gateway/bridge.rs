@@ -24,6 +24,8 @@ pub mod gateway_caps {
     pub const EVALUATE_SOLVE: &str = "gateway.solve.evaluate";
     /// StatFile on a solved ref.
     pub const STAT_FILE: &str = "statfile";
+    /// The `Warn` RPC: build warnings the client shows (not in BuildKit 0.8).
+    pub const WARNINGS: &str = "gateway.warnings";
 }
 
 /// Bytes per ReadFile call of [`Bridge::read_file_chunked`].
@@ -82,6 +84,12 @@ impl Bridge {
                 .map(|v| v.version.clone())
                 .unwrap_or_default(),
         })
+    }
+
+    /// Send one build warning (callers check [`gateway_caps::WARNINGS`]).
+    pub async fn warn(&self, request: gw::WarnRequest) -> Result<(), tonic::Status> {
+        self.client().warn(request).await?;
+        Ok(())
     }
 
     /// Definitions the client passed as frontend inputs.

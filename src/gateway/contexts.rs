@@ -22,7 +22,7 @@ pub(super) async fn read_build_file(
     bridge: &Bridge,
     context: &Context<'_>,
     can_stat: bool,
-) -> Result<String, Failure> {
+) -> Result<BuildFile, Failure> {
     let options = context.options;
     let mut graph = Graph::new(context.platform.clone(), context.caps.clone());
     let state = match context.inputs.get(&options.dockerfile_key) {
@@ -43,6 +43,7 @@ pub(super) async fn read_build_file(
         }
     }
     .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    let vertex = state.digest().map(str::to_string);
     let reference = bridge.solve(graph.finish(&state)).await?;
     let size = build_file_size(bridge, can_stat, &reference, &options.filename).await;
     let read = match size.filter(|n| *n > MAX_BUILD_FILE as u64) {
@@ -77,8 +78,18 @@ pub(super) async fn read_build_file(
             return Err(limits::with_first_line(failure, &options.filename, &first));
         }
     };
-    crate::config::utf8(&options.filename, bytes)
-        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))
+    let text = crate::config::utf8(&options.filename, bytes)
+        .map_err(|e| Failure::new(INVALID_ARGUMENT, e.to_string()))?;
+    Ok(BuildFile { text, vertex })
+}
+
+/// The build file's text and the vertex that loaded it (build warnings are
+/// attached to it, as the Dockerfile frontend does).
+pub(super) struct BuildFile {
+    /// The file's contents.
+    pub text: String,
+    /// Digest of the load vertex, when the file came from a local source.
+    pub vertex: Option<String>,
 }
 
 /// The largest build file read: 64 MiB, as much text as planning accepts

@@ -17,12 +17,14 @@ mod signing;
 mod sourcedir;
 mod subrequests;
 mod tests_target;
+mod warnings;
 
 use std::collections::BTreeMap;
 
 use prost::Message;
 
 use crate::config::{self, ConfigError};
+use crate::lint;
 use crate::llb::{self, BuildInputs, CapSet, SourceFile};
 use crate::plan;
 use crate::proto::{errdefs, pb, rpc};
@@ -75,7 +77,8 @@ pub async fn serve() -> Result<(), String> {
         })?;
     tracing::info!(buildkit = %caps.version, "connected");
     let outcome = match raw.get("requestid").filter(|id| !id.is_empty()) {
-        Some(id) => subrequest(id),
+        Some(id) if id == subrequests::LINT => check(&bridge, &caps, &raw).await,
+        Some(id) => subrequest(id, &raw),
         None => build(&bridge, &caps, &raw).await,
     };
     // Where a warm rebuild's time goes: hack/bench-rebuild reads this line
@@ -108,8 +111,9 @@ enum Answer {
     Metadata(BTreeMap<String, Vec<u8>>),
 }
 
-fn subrequest(id: &str) -> Result<Answer, Failure> {
-    subrequests::answer(id)
+fn subrequest(id: &str, raw: &BTreeMap<String, String>) -> Result<Answer, Failure> {
+    let options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
+    subrequests::answer(id, &options)
         .map(Answer::Metadata)
         .ok_or_else(|| {
             let detail = errdefs::Subrequest {
@@ -189,19 +193,7 @@ async fn run_build(
     raw: &BTreeMap<String, String>,
     first_line: &mut Option<(String, String)>,
 ) -> Result<Answer, Failure> {
-    let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
-    // Keys only: build-arg values may be sensitive.
-    tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
-    if !options.platform_given {
-        if let Some(worker) = caps.platforms.first() {
-            options.build.platform = plan::Platform {
-                os: worker.os.clone(),
-                architecture: worker.architecture.clone(),
-                variant: worker.variant.clone(),
-            };
-        }
-    }
-    let options = options;
+    let options = options_for(raw, caps)?;
     let inputs = if caps.gateway.contains(bridge::gateway_caps::FRONTEND_INPUTS) {
         bridge.inputs().await?
     } else {
@@ -244,7 +236,7 @@ async fn run_build(
             }
         },
     );
-    let text = text?;
+    let contexts::BuildFile { text, vertex } = text?;
     if !limits::attach_source(text.len()) {
         let line = limits::first_line(text.as_bytes());
         *first_line = Some((options.filename.clone(), line));
@@ -271,6 +263,17 @@ async fn run_build(
             repositories::resolve(bridge, &context, &named, plan.environment.as_ref()),
             cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan),
         );
+        // What `--check` would say, as build warnings, before anything runs.
+        let found = findings(&text, &config, &plan, &build_options, &library);
+        warnings::send(
+            bridge,
+            caps,
+            &found,
+            &options.filename,
+            &text,
+            vertex.as_deref(),
+        )
+        .await;
         Ok::<_, Failure>((plan, named, cache, installation?, cached_downloads?))
     };
     let key_paths: Vec<String> = key_file.iter().map(|f| f.path().to_string()).collect();
@@ -371,6 +374,113 @@ async fn run_build(
         result_platforms(&options.build.platform),
     )]);
     Ok(Answer::Build { id, metadata })
+}
+
+/// The frontend options, the platform defaulting to the worker's.
+fn options_for(
+    raw: &BTreeMap<String, String>,
+    caps: &Capabilities,
+) -> Result<opts::FrontendOpts, Failure> {
+    let mut options = opts::parse(raw).map_err(|m| Failure::new(INVALID_ARGUMENT, m))?;
+    // Keys only: build-arg values may be sensitive.
+    tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
+    if !options.platform_given {
+        if let Some(worker) = caps.platforms.first() {
+            options.build.platform = plan::Platform {
+                os: worker.os.clone(),
+                architecture: worker.architecture.clone(),
+                variant: worker.variant.clone(),
+            };
+        }
+    }
+    Ok(options)
+}
+
+/// `--check` (the `frontend.lint` subrequest): the lint findings of the
+/// planned build, without building. Plans as if an environment image were
+/// given when the client gave none (`--check` needs no environment).
+async fn check(
+    bridge: &Bridge,
+    caps: &Capabilities,
+    raw: &BTreeMap<String, String>,
+) -> Result<Answer, Failure> {
+    let mut options = options_for(raw, caps)?;
+    let inputs = if caps.gateway.contains(bridge::gateway_caps::FRONTEND_INPUTS) {
+        bridge.inputs().await?
+    } else {
+        BTreeMap::new()
+    };
+    let session_id = std::env::var("BUILDKIT_SESSION_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
+    let platform = pb_platform(&options.build.platform);
+    let can_stat = caps.gateway.contains(bridge::gateway_caps::STAT_FILE);
+    let (text, config, library, env_file) = {
+        let context = pipelines::Context {
+            options: &options,
+            inputs: &inputs,
+            session_id: session_id.as_deref(),
+            caps: &llb_caps,
+            platform: &platform,
+        };
+        let text = contexts::read_build_file(bridge, &context, can_stat)
+            .await?
+            .text;
+        let config = config::load(&options.filename, &text)
+            .map_err(|e| config_failure(e, &options.filename, &text))?;
+        let library = pipelines::library(bridge, &context, &config).await?;
+        let env_file = pipelines::env_file(bridge, &context).await?;
+        (text, config, library, env_file)
+    };
+    options.build.env_file = env_file;
+    options.build.build_file_text = text.clone();
+    assume_environment(&mut options.build, &config);
+    let plan = plan::plan(&options.filename, &config, &options.build, &library)
+        .map_err(|e| config_failure(e, &options.filename, &text))?;
+    let found = findings(&text, &config, &plan, &options.build, &library);
+    Ok(Answer::Metadata(lint::report::lint_result(
+        &found,
+        &options.filename,
+        &text,
+    )))
+}
+
+/// For `--check` without any environment: plan as with an image (the
+/// findings are the same; nothing is pulled).
+fn assume_environment(options: &mut plan::BuildOptions, config: &config::Config) {
+    let given = options
+        .named_contexts
+        .contains_key(plan::ENVIRONMENT_CONTEXT)
+        || options.build_args.contains_key(plan::ENVIRONMENT_IMAGE_ARG)
+        || plan::environment::repositories_configured(config, options);
+    if !given {
+        options.named_contexts.insert(
+            plan::ENVIRONMENT_CONTEXT.to_string(),
+            "docker-image://scratch".to_string(),
+        );
+    }
+}
+
+/// The lint findings of a planned build (`--check`, build warnings).
+fn findings(
+    text: &str,
+    config: &config::Config,
+    plan: &plan::BuildPlan,
+    options: &plan::BuildOptions,
+    library: &plan::Library,
+) -> Vec<lint::Finding> {
+    let Ok(root) = config::yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text)) else {
+        return Vec::new();
+    };
+    lint::check(&lint::Input {
+        root: &root,
+        config,
+        plan,
+        options,
+        library,
+        vars: &plan.vars,
+    })
 }
 
 /// The named contexts the environment's repositories and keys read.

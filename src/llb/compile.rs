@@ -153,7 +153,14 @@ pub(super) fn build(
             let helper = helper_state(graph, inputs, "installing packages")?;
             let base = (!matches!(inputs.base, ContextSource::Scratch)).then_some(base);
             let step = &plan.environment_step;
-            super::environment::install(graph, step, environment, (base, None), helper, inputs)?
+            super::environment::install(
+                graph,
+                (step, plan.source_lines.environment),
+                environment,
+                (base, None),
+                helper,
+                inputs,
+            )?
         }
         None => base,
     };
@@ -377,6 +384,6 @@ fn collect(graph: &mut Graph, plan: &BuildPlan, state: State) -> Result<State, L
     graph.file(
         &State::scratch(),
         vec![copy],
-        OpInfo::named(plan.result_step.clone()),
+        OpInfo::named(plan.result_step.clone()).at(plan.source_lines.package),
     )
 }

@@ -34,9 +34,10 @@ use crate::proto::pb;
 
 /// The environment: `base` (None: from scratch) with the plan's packages
 /// installed, using `helper` (the frontend's own image) for the work.
+/// `line`: the YAML line its steps point at (0: none).
 pub(super) fn install(
     graph: &mut Graph,
-    step: &str,
+    (step, line): (&str, usize),
     env: &EnvironmentPlan,
     (base, built): (Option<State>, Option<&State>),
     helper: State,
@@ -53,7 +54,8 @@ pub(super) fn install(
         ));
     }
     let total = installation.packages.len();
-    let (package_layers, metas) = unpack_all(graph, step, installation, &helper, inputs, built)?;
+    let (package_layers, metas) =
+        unpack_all(graph, (step, line), installation, &helper, inputs, built)?;
     let layers: Vec<State> = base
         .into_iter()
         .chain(package_layers.iter().map(|(_, layer)| layer.clone()))
@@ -68,7 +70,7 @@ pub(super) fn install(
     )?;
     let finished = finish(
         graph,
-        step,
+        (step, line),
         env,
         installation,
         (merged, metas, package_layers),
@@ -95,7 +97,10 @@ pub(super) fn install(
         ..Default::default()
     };
     Ok(graph
-        .exec(exec, OpInfo::named(format!("{step}: busybox --install -s")))?
+        .exec(
+            exec,
+            OpInfo::named(format!("{step}: busybox --install -s")).at(line),
+        )?
         .root)
 }
 
@@ -104,7 +109,7 @@ pub(super) fn install(
 #[allow(clippy::type_complexity)]
 fn unpack_all(
     graph: &mut Graph,
-    step: &str,
+    (step, line): (&str, usize),
     installation: &Installation,
     helper: &State,
     inputs: &BuildInputs,
@@ -142,10 +147,12 @@ fn unpack_all(
                     ..Default::default()
                 };
                 let name = format!("{step}: fetch {file}");
-                (graph.http(url, &options, OpInfo::named(name))?, file)
+                let info = OpInfo::named(name).at(line);
+                (graph.http(url, &options, info)?, file)
             }
         };
-        let (layer, meta) = unpack(graph, package, source, selector, helper, step, i, total)?;
+        let at = (step, line);
+        let (layer, meta) = unpack(graph, package, source, selector, helper, at, i, total)?;
         package_layers.push((package.id(), layer));
         metas.push(meta);
     }
@@ -167,11 +174,14 @@ pub fn package_records(plan: &BuildPlan, inputs: &BuildInputs) -> Result<pb::Def
         })?;
     let mut graph = super::compile::new_graph(inputs);
     let helper = super::compile::helper_state(&mut graph, inputs, "installing packages")?;
-    let step = &plan.environment_step;
-    let (_, metas) = unpack_all(&mut graph, step, installation, &helper, inputs, None)?;
+    let at = (
+        plan.environment_step.as_str(),
+        plan.source_lines.environment,
+    );
+    let (_, metas) = unpack_all(&mut graph, at, installation, &helper, inputs, None)?;
     let records = graph.merge(
         &metas,
-        OpInfo::named(format!("{step}: collect installed-database records")),
+        OpInfo::named(format!("{}: collect installed-database records", at.0)),
     )?;
     Ok(graph.finish(&records))
 }
@@ -266,7 +276,7 @@ fn unpack(
     source: State,
     selector: String,
     helper: &State,
-    step: &str,
+    (step, line): (&str, usize),
     index: usize,
     total: usize,
 ) -> Result<(State, State), LlbError> {
@@ -306,7 +316,7 @@ fn unpack(
         ],
     );
     let name = format!("{step}: unpack {} ({}/{total})", package.id(), index + 1);
-    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    let outputs = graph.exec(exec, OpInfo::named(name).at(line))?;
     let mut binds = outputs.binds.into_iter();
     match (binds.next(), binds.next()) {
         (Some(layer), Some(meta)) => Ok((layer, meta)),
@@ -321,7 +331,7 @@ fn unpack(
 /// to settle file conflicts and links over folders.
 fn finish(
     graph: &mut Graph,
-    step: &str,
+    (step, line): (&str, usize),
     env: &EnvironmentPlan,
     installation: &Installation,
     (merged, metas, package_layers): (State, State, Vec<(String, State)>),
@@ -415,7 +425,7 @@ fn finish(
         "{step}: install {} packages (apk database, keys, accounts){untrusted}{left}",
         installation.packages.len()
     );
-    let outputs = graph.exec(exec, OpInfo::named(name))?;
+    let outputs = graph.exec(exec, OpInfo::named(name).at(line))?;
     outputs
         .binds
         .into_iter()

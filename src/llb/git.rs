@@ -171,7 +171,8 @@ pub(super) fn git_checkout_step(
         OpInfo::named(format!(
             "git {} {what} (expected-commit {})",
             git.repository, git.commit
-        )),
+        ))
+        .at(step.line),
     )?;
     let exec = helper_exec(
         helper,

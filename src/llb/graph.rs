@@ -74,6 +74,14 @@ impl OpInfo {
             ..Default::default()
         }
     }
+
+    /// The same op pointing at build-file `line` (0: none known).
+    pub fn at(mut self, line: usize) -> Self {
+        if line > 0 {
+            self.lines.push(line);
+        }
+        self
+    }
 }
 
 /// The build file, attached as a source map so errors show its lines.
@@ -295,7 +303,7 @@ impl Graph {
         let source = self
             .source
             .take()
-            .map(|file| source_map(file, &self.locations));
+            .map(|file| super::sourcemap::source_map(file, &self.locations));
         pb::Definition {
             def: self.ops,
             metadata: self.metadata,
@@ -307,42 +315,6 @@ impl Graph {
 /// `sha256:<hex>` of an op's bytes: BuildKit's vertex digest.
 pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-fn source_map(file: SourceFile, locations: &BTreeMap<String, Vec<usize>>) -> pb::Source {
-    let locations = locations
-        .iter()
-        .map(|(digest, lines)| {
-            let ranges = lines
-                .iter()
-                .map(|&line| {
-                    let line = i32::try_from(line).unwrap_or(i32::MAX);
-                    pb::Range {
-                        start: Some(pb::Position { line, character: 0 }),
-                        end: Some(pb::Position { line, character: 0 }),
-                    }
-                })
-                .collect();
-            (
-                digest.clone(),
-                pb::Locations {
-                    locations: vec![pb::Location {
-                        source_index: 0,
-                        ranges,
-                    }],
-                },
-            )
-        })
-        .collect();
-    pb::Source {
-        locations,
-        infos: vec![pb::SourceInfo {
-            filename: file.filename,
-            data: file.data,
-            definition: None,
-            language: "YAML".to_string(),
-        }],
-    }
 }
 
 /// Collects an op's distinct inputs, giving each state one input slot.

@@ -13,6 +13,7 @@ mod helper;
 pub mod image;
 mod ops;
 pub mod packaging;
+mod sourcemap;
 pub mod sources;
 mod testenv;
 

@@ -81,7 +81,8 @@ pub(super) fn package(
             secret_mount(),
         ],
     );
-    let outputs = graph.exec(exec, OpInfo::named(plan.result_step.clone()))?;
+    let info = OpInfo::named(plan.result_step.clone()).at(plan.source_lines.package);
+    let outputs = graph.exec(exec, info)?;
     // Outputs in mount order: the tree's copy, then the packages.
     outputs
         .binds

@@ -75,7 +75,8 @@ fn fetch_step(
             OpInfo::named(match &checksum {
                 Some(checksum) => format!("fetch {} (expected {checksum})", fetch.uri),
                 None => format!("fetch {}", fetch.uri),
-            }),
+            })
+            .at(step.line),
         )?,
     };
     let mut args = vec![

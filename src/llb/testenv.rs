@@ -10,8 +10,8 @@
 //! definition per test and returns the packages only when all passed.
 
 use super::compile::{
-    build, context_state, helper_state, pipeline_step_in, prepared_graph, workspace,
-    BuildInputs, ContextSource,
+    build, context_state, helper_state, pipeline_step_in, prepared_graph, workspace, BuildInputs,
+    ContextSource,
 };
 use super::graph::{LlbError, State};
 use crate::plan::BuildPlan;
@@ -43,9 +43,11 @@ pub fn compile_test(
     let base = (!matches!(base_source, ContextSource::Scratch)).then_some(base);
     let helper = helper_state(&mut graph, inputs, "installing packages")?;
     let step = &test.environment_step;
+    // Its install steps point at the test's first step.
+    let line = test.steps.first().map_or(0, |planned| planned.line);
     let root = super::environment::install(
         &mut graph,
-        step,
+        (step, line),
         environment,
         (base, Some(&packages)),
         helper,

@@ -183,6 +183,29 @@ fn step_ops_carry_source_locations() {
 }
 
 #[test]
+fn a_step_is_marked_whole_and_the_result_points_at_the_package() {
+    let def = compile_yaml(CapSet::all());
+    let source = def.source.as_ref().unwrap();
+    let range_of = |name: &str| {
+        let digest = def
+            .metadata
+            .iter()
+            .find(|(_, m)| m.description.get("llb.customname").map(String::as_str) == Some(name))
+            .map(|(d, _)| d.clone())
+            .unwrap_or_else(|| panic!("no op named {name}"));
+        let range = &source.locations[&digest].locations[0].ranges[0];
+        (
+            range.start.as_ref().unwrap().line,
+            range.end.as_ref().unwrap().line,
+        )
+    };
+    // `- name: one` / `runs: echo 1`: lines 3-4.
+    assert_eq!(range_of("[2/5] one"), (3, 4));
+    // The package's name is on line 1.
+    assert_eq!(range_of("[5/5] collect melange-out"), (1, 1));
+}
+
+#[test]
 fn metadata_records_caps_per_op() {
     let def = compile_yaml(CapSet::all());
     let all_caps: std::collections::BTreeSet<&str> = def

@@ -12,7 +12,7 @@ use crate::apk::pkginfo::describe_char;
 use crate::apk::version;
 use crate::config::decode::valid_package_name;
 use crate::config::error::{LResult, Located};
-use crate::config::subst::{parts, substitute, Part, Vars};
+use crate::config::subst::{parts, substitute, substitute_known, Part, Vars};
 use crate::config::Text;
 
 use super::packaging::{PackageSpec, PackagingSpec};
@@ -40,7 +40,16 @@ pub enum Rule {
 /// dropped (a name keeps it, and is refused for it, as melange does); a
 /// folded value has its white space runs made single spaces.
 pub fn value(text: &Text, vars: &Vars, what: &str, rule: Rule) -> LResult<String> {
-    let full = substitute(text, vars)?;
+    checked(text, vars, substitute(text, vars)?, what, rule)
+}
+
+/// [`value`] for the fields melange substitutes leniently (descriptions,
+/// URLs): a `${{…}}` it does not know stays as written, then the same rules.
+pub fn lenient_value(text: &Text, vars: &Vars, what: &str, rule: Rule) -> LResult<String> {
+    checked(text, vars, substitute_known(text, vars)?, what, rule)
+}
+
+fn checked(text: &Text, vars: &Vars, full: String, what: &str, rule: Rule) -> LResult<String> {
     let (value, lead) = match rule {
         Rule::Name => (full.as_str(), 0),
         _ => (full.trim(), full.len() - full.trim_start().len()),

@@ -3,6 +3,7 @@
 //! environments and mounts. Pure data; `llb` turns it into BuildKit ops.
 
 mod accounts;
+pub mod args;
 mod envfile;
 pub mod environment;
 pub mod git;
@@ -268,6 +269,24 @@ pub struct BuildPlan {
     /// [`BaseSource::Scratch`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentPlan>,
+    /// Build-file lines of the steps that are no pipeline step, for
+    /// BuildKit's source map (not part of the plan's JSON).
+    #[serde(skip)]
+    pub source_lines: SourceLines,
+    /// The build-wide variables (`package.*`, `vars.*`, `targets.*`, …),
+    /// for lint (not part of the plan's JSON).
+    #[serde(skip)]
+    pub vars: crate::config::subst::Vars,
+}
+
+/// Where the environment and the packaging steps come from in the build
+/// file (0: nowhere), so their failures show those lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceLines {
+    /// The `package:` name line (packaging, the workspace result).
+    pub package: usize,
+    /// The first `environment.contents.packages` entry (unpack, install).
+    pub environment: usize,
 }
 
 /// Build-arg naming the pipeline dirs (melange's `--pipeline-dir`),
@@ -343,8 +362,7 @@ pub fn plan(
     let tests = steps::compile_tests(config, &vars, &subpackages, &env, library)
         .and_then(|tests| testplan::plan_tests(tests, options, apk_arch(&options.platform), target))
         .map_err(located)?;
-    let compiled =
-        steps::compile(config, &vars, &subpackages, env, library).map_err(located)?;
+    let compiled = steps::compile(config, &vars, &subpackages, env, library).map_err(located)?;
     let mut packages: Vec<String> = environment_packages(config, &enabled)
         .into_iter()
         .chain(compiled.needs)
@@ -416,6 +434,15 @@ pub fn plan(
         insecure: !config.capabilities.add.is_empty(),
         user: config.environment.run_as.as_ref().map(|u| u.value.clone()),
         environment,
+        vars,
+        source_lines: SourceLines {
+            package: config.package.name.pos.line,
+            environment: config
+                .environment
+                .packages
+                .first()
+                .map_or(0, |p| p.pos.line),
+        },
     })
 }
 
@@ -561,3 +588,6 @@ mod tests;
 
 #[cfg(test)]
 mod uses_tests;
+
+#[cfg(test)]
+mod leniency_tests;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::error::{LResult, Located};
 use crate::config::model::{Dependencies, PackageOptions, Scriptlets};
-use crate::config::subst::{substitute, Vars};
+use crate::config::subst::{substitute, substitute_known, Vars};
 use crate::config::{Config, Text};
 
 use super::metadata::{self, Rule};
@@ -352,31 +352,38 @@ fn package_spec(common: &Common, meta: Meta, vars: &Vars) -> LResult<PackageSpec
         out.dedup();
         Ok(out)
     };
+    // melange skips an empty priority and accepts any integer; a negative
+    // one is written by melange but read as no priority by apk-tools (an
+    // unsigned field), so none is written here (`--check` says so).
     let priority = |text: &Option<Text>, key: &str| -> LResult<u64> {
         let Some(text) = text else { return Ok(0) };
         let value = substitute(text, vars)?;
-        value.trim().parse().map_err(|_| {
+        if value.is_empty() {
+            return Ok(0);
+        }
+        let number: i64 = value.parse().map_err(|_| {
             Located::new(
                 text.pos,
-                format!("dependencies.{key} must be a non-negative integer, got {value:?}"),
+                format!("dependencies.{key} must be an integer, got {value:?}"),
             )
-        })
+        })?;
+        Ok(u64::try_from(number).unwrap_or(0))
     };
     let deps = meta.dependencies;
     let mut scriptlets = BTreeMap::new();
     for (key, script) in &meta.scriptlets.scripts {
-        scriptlets.insert(format!(".{key}"), substitute(script, vars)?);
+        scriptlets.insert(format!(".{key}"), substitute_known(script, vars)?);
     }
     let triggers = list(&meta.scriptlets.trigger_paths, "trigger path", Rule::Word)?;
     if let Some(script) = &meta.scriptlets.trigger_script {
-        scriptlets.insert(".trigger".into(), substitute(script, vars)?);
+        scriptlets.insert(".trigger".into(), substitute_known(script, vars)?);
     }
     Ok(PackageSpec {
         name: meta.name.to_string(),
         version: common.version.clone(),
         origin: common.origin.clone(),
-        description: metadata::value(meta.description, vars, "description", Rule::Folded)?,
-        url: metadata::value(meta.url, vars, "url", Rule::Line)?,
+        description: metadata::lenient_value(meta.description, vars, "description", Rule::Folded)?,
+        url: metadata::lenient_value(meta.url, vars, "url", Rule::Line)?,
         commit: metadata::value(meta.commit, vars, "commit", Rule::Line)?,
         maintainer: common.maintainer.clone(),
         licenses: common.licenses.clone(),
@@ -498,7 +505,7 @@ subpackages:
         let err = spec(yaml, &[]).unwrap_err();
         assert_eq!(
             err,
-            "p.yaml:5:24: dependencies.replaces-priority must be a non-negative integer, got \"high\""
+            "p.yaml:5:24: dependencies.replaces-priority must be an integer, got \"high\""
         );
         let err = spec(
             "package: {name: s, version: 1}\n",

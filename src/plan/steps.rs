@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::cond;
 use crate::config::error::{LResult, Located, Pos};
-use crate::config::subst::{substitute, Vars};
+use crate::config::subst::{substitute, substitute_known, Vars};
 use crate::config::{Config, Step, Subpackage, TestSection, Text};
 
 use super::library::{self, Library, Pipeline};
@@ -403,6 +403,14 @@ impl<'l> Compiler<'l> {
         Ok(value)
     }
 
+    /// A step name: melange never substitutes names strictly, so an
+    /// undefined `${{inputs.x}}` stays as written (counted like the rest).
+    fn subst_name(&mut self, text: &Text, vars: &Vars) -> LResult<String> {
+        let value = substitute_known(text, vars)?;
+        self.spend(value.len(), text.pos)?;
+        Ok(value)
+    }
+
     /// Compile a list of steps; returns how many of them ran (their `if:`
     /// held), for `assertions.required-steps`.
     fn steps(&mut self, steps: &[Step], scope: &Scope) -> LResult<usize> {
@@ -449,7 +457,7 @@ impl<'l> Compiler<'l> {
         if let Some(runs) = &step.runs {
             let body = self.subst(runs, &scope.vars)?;
             let label = match &step.name {
-                Some(name) => self.subst(name, &scope.vars)?,
+                Some(name) => self.subst_name(name, &scope.vars)?,
                 None => first_line(&body),
             };
             // Each command carries its own copy of the environment.

@@ -83,10 +83,17 @@ impl Compiler<'_> {
             self.expand(name, uses, pipeline, &scope, caller)?;
         }
         let base = match &step.name {
-            Some(label) => self.subst(label, &scope.vars)?,
+            Some(label) => self.subst_name(label, &scope.vars)?,
             None => format!("uses: {name}"),
         };
         let produced = &mut self.out.commands[first..];
+        // Steps from a pipeline file point at the build file's `uses:` line
+        // (BuildKit's source map covers the build file only).
+        if self.stack.is_empty() {
+            for command in produced.iter_mut() {
+                command.line = uses.pos.line;
+            }
+        }
         if let [only] = produced {
             only.label = base;
         } else {
