@@ -10,6 +10,7 @@ pub mod helper;
 mod mismatch;
 pub mod opts;
 mod pipelines;
+mod platforms;
 mod repositories;
 mod sourcedir;
 mod subrequests;
@@ -74,8 +75,18 @@ pub async fn serve() -> Result<(), String> {
         None => build(&mut bridge, &caps, &raw).await,
     };
     let returned = match outcome {
-        Ok(Answer::Build { id, metadata }) => bridge.return_result(Some(id), metadata, &caps).await,
-        Ok(Answer::Metadata(metadata)) => bridge.return_result(None, metadata, &caps).await,
+        Ok(Answer::Build { refs, metadata }) => {
+            let result = match <[_; 1]>::try_from(refs) {
+                Ok([(_, id)]) => bridge::Refs::Single(id),
+                Err(refs) => bridge::Refs::PerPlatform(refs),
+            };
+            bridge.return_result(result, metadata, &caps).await
+        }
+        Ok(Answer::Metadata(metadata)) => {
+            bridge
+                .return_result(bridge::Refs::None, metadata, &caps)
+                .await
+        }
         Err(Failure(status)) => {
             tracing::warn!(message = %status.message, "build failed");
             bridge.return_error(status).await
@@ -86,10 +97,10 @@ pub async fn serve() -> Result<(), String> {
 
 /// What a successful request returns.
 enum Answer {
-    /// A solved build result (ref ID) and what the exporter should know of
-    /// it (its platform).
+    /// The solved result: one ref ID per platform (keyed by the platform's
+    /// ID), and what the exporter should know of them (their platforms).
     Build {
-        id: String,
+        refs: Vec<(String, String)>,
         metadata: BTreeMap<String, Vec<u8>>,
     },
     /// Subrequest metadata, no filesystem.
@@ -149,7 +160,24 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
     }
 }
 
-/// Everything between Ping and Return.
+/// What every platform's build shares: the options and the session.
+struct Shared<'a> {
+    caps: &'a Capabilities,
+    inputs: BTreeMap<String, pb::Definition>,
+    session_id: Option<String>,
+    llb_caps: CapSet,
+}
+
+/// One platform's build, compiled and not yet solved.
+struct Prepared {
+    plan: plan::BuildPlan,
+    definition: pb::Definition,
+}
+
+/// Everything between Ping and Return: each requested platform is planned
+/// and checked first (so an impossible platform fails before anything
+/// runs), then solved; identical vertices (sources, the frontend's own
+/// steps on the worker's platform) are one vertex in BuildKit's graph.
 async fn build(
     bridge: &mut Bridge,
     caps: &Capabilities,
@@ -160,23 +188,52 @@ async fn build(
     tracing::info!(filename = %options.filename, keys = ?raw.keys().collect::<Vec<_>>(), "options");
     if !options.platform_given {
         if let Some(worker) = caps.platforms.first() {
-            options.build.platform = plan::Platform {
-                os: worker.os.clone(),
-                architecture: worker.architecture.clone(),
-                variant: worker.variant.clone(),
-            };
+            options.build.platform = platforms::from_pb(worker);
         }
+        options.platforms = vec![options.build.platform.clone()];
     }
     let inputs = if caps.gateway.contains(bridge::gateway_caps::FRONTEND_INPUTS) {
         bridge.inputs().await?
     } else {
         BTreeMap::new()
     };
-    let session_id = std::env::var("BUILDKIT_SESSION_ID")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
-    let platform = pb_platform(&options.build.platform);
+    let shared = Shared {
+        caps,
+        inputs,
+        session_id: std::env::var("BUILDKIT_SESSION_ID")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        llb_caps: CapSet::from_enabled(caps.llb.iter().cloned()),
+    };
+    let mut prepared = Vec::new();
+    for platform in &options.platforms {
+        let mut one = options.clone();
+        one.build.platform = platform.clone();
+        prepared.push(prepare(bridge, &shared, one).await?);
+    }
+    let mut refs = Vec::new();
+    for (platform, one) in options.platforms.iter().zip(prepared) {
+        refs.push((platforms::id(platform), solve(bridge, caps, one).await?));
+    }
+    let metadata = BTreeMap::from([(
+        platforms::PLATFORMS_KEY.to_string(),
+        platforms::result_platforms(&options.platforms),
+    )]);
+    Ok(Answer::Build { refs, metadata })
+}
+
+/// One platform: read the build file, plan, resolve the environment,
+/// compile; fails if the worker cannot run the platform's steps.
+async fn prepare(
+    bridge: &mut Bridge,
+    shared: &Shared<'_>,
+    mut options: opts::FrontendOpts,
+) -> Result<Prepared, Failure> {
+    let caps = shared.caps;
+    let inputs = &shared.inputs;
+    let session_id = shared.session_id.clone();
+    let llb_caps = shared.llb_caps.clone();
+    let platform = platforms::to_pb(&options.build.platform);
     // The helper (the frontend's own image) runs on the worker's platform.
     let build_platform = caps.platforms.first().map(|worker| pb::Platform {
         architecture: worker.architecture.clone(),
@@ -187,7 +244,7 @@ async fn build(
     let text = contexts::read_build_file(
         bridge,
         &options,
-        &inputs,
+        inputs,
         session_id.as_deref(),
         &llb_caps,
         &platform,
@@ -197,7 +254,7 @@ async fn build(
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let context = pipelines::Context {
         options: &options,
-        inputs: &inputs,
+        inputs,
         session_id: session_id.as_deref(),
         caps: &llb_caps,
         platform: &platform,
@@ -208,9 +265,11 @@ async fn build(
     options.build.build_file_text = text.clone();
     let mut plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;
+    platforms::check_emulation(&options.build.platform, &caps.platforms, &plan)
+        .map_err(|m| Failure::new(FAILED_PRECONDITION, m))?;
     let context = pipelines::Context {
         options: &options,
-        inputs: &inputs,
+        inputs,
         session_id: session_id.as_deref(),
         caps: &llb_caps,
         platform: &platform,
@@ -218,7 +277,7 @@ async fn build(
     let source_dir = sourcedir::resolve(bridge, caps, &context, &plan.package.name).await?;
     let resolver = contexts::Resolver {
         caps,
-        inputs: &inputs,
+        inputs,
         platform: &platform,
         mode: options.resolve_mode,
     };
@@ -292,6 +351,16 @@ async fn build(
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
     let definition = llb::compile(&plan, &build_inputs)
         .map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
+    Ok(Prepared { plan, definition })
+}
+
+/// Solve one platform's definition; failures explained where we can.
+async fn solve(
+    bridge: &mut Bridge,
+    caps: &Capabilities,
+    prepared: Prepared,
+) -> Result<String, Failure> {
+    let Prepared { plan, definition } = prepared;
     // A wrong expected-sha256 surfaces only when the build runs: build now
     // when the plan has such a source, so the error can be explained.
     let explainable = plan.steps.iter().any(|step| {
@@ -302,7 +371,7 @@ async fn build(
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
-    let id = solved.map_err(|status| {
+    solved.map_err(|status| {
         let mut failure = Failure::from(status);
         if let Some(line) = mismatch::explain(&failure.0.message, &plan) {
             failure.0.message = line;
@@ -314,67 +383,10 @@ async fn build(
             );
         }
         failure
-    })?;
-    let metadata = BTreeMap::from([(
-        PLATFORMS_KEY.to_string(),
-        result_platforms(&options.build.platform),
-    )]);
-    Ok(Answer::Build { id, metadata })
-}
-
-/// BuildKit's exporter metadata key for the platforms of a result.
-const PLATFORMS_KEY: &str = "refs.platforms";
-
-/// The result's platform for the exporter: without it BuildKit takes a
-/// result for the daemon's own platform and, for `--platform linux/arm64`
-/// on an amd64 machine, warns that the result does not match.
-fn result_platforms(platform: &plan::Platform) -> Vec<u8> {
-    let mut id = format!("{}/{}", platform.os, platform.architecture);
-    let mut spec = serde_json::json!({
-        "architecture": platform.architecture,
-        "os": platform.os,
-    });
-    if !platform.variant.is_empty() {
-        id = format!("{id}/{}", platform.variant);
-        spec["variant"] = platform.variant.clone().into();
-    }
-    serde_json::json!({ "platforms": [{ "id": id, "platform": spec }] })
-        .to_string()
-        .into_bytes()
-}
-
-fn pb_platform(platform: &plan::Platform) -> pb::Platform {
-    pb::Platform {
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        ..Default::default()
-    }
+    })
 }
 
 /// An internal error as a status (used by helpers that cannot fail otherwise).
 fn internal(message: impl Into<String>) -> Failure {
     Failure::new(INTERNAL, message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_platforms_name_the_target_as_buildkit_reads_them() {
-        let arm = plan::Platform::parse("linux/arm/v7").unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&arm)).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"platforms": [{
-                "id": "linux/arm/v7",
-                "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}
-            }]})
-        );
-        let amd = plan::Platform::parse("linux/amd64").unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&amd)).unwrap();
-        assert_eq!(json["platforms"][0]["id"], "linux/amd64");
-        assert!(json["platforms"][0]["platform"].get("variant").is_none());
-    }
 }
