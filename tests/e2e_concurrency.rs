@@ -205,7 +205,7 @@ fn cancelled_build_leaves_nothing(engine: Engine) {
     let out = dir.join("out");
     let mut command = Command::new(client(engine));
     match engine {
-        Engine::Docker28 => command.args(["buildx", "build"]).args([
+        Engine::Docker28 | Engine::Docker28c => command.args(["buildx", "build"]).args([
             "--build-context",
             &format!("melange-environment=docker-image://{TEST_ENV_IMAGE}"),
         ]),

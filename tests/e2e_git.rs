@@ -199,7 +199,7 @@ fn engine_lock(engine: Engine) -> std::sync::MutexGuard<'static, ()> {
     static LOCKS: [std::sync::Mutex<()>; 2] =
         [std::sync::Mutex::new(()), std::sync::Mutex::new(())];
     let lock = match engine {
-        Engine::Docker28 => &LOCKS[0],
+        Engine::Docker28 | Engine::Docker28c => &LOCKS[0],
         Engine::Docker20 => &LOCKS[1],
     };
     lock.lock().unwrap_or_else(|e| e.into_inner())

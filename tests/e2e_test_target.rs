@@ -60,7 +60,7 @@ fn make_test_base(engine: Engine) {
 /// The arguments naming the test base on `engine`.
 fn test_base_args(engine: Engine, image: &str) -> Vec<String> {
     match engine {
-        Engine::Docker28 => vec![
+        Engine::Docker28 | Engine::Docker28c => vec![
             "--build-context".into(),
             format!("melange-test-environment=docker-image://{image}"),
         ],

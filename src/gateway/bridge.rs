@@ -44,6 +44,16 @@ pub struct Capabilities {
     pub version: String,
 }
 
+/// The refs a result carries.
+pub enum Refs {
+    /// None: a subrequest's answer is metadata only.
+    None,
+    /// One ref (a single-platform build).
+    Single(String),
+    /// One ref per platform, keyed by the platform's ID (`linux/amd64`).
+    PerPlatform(Vec<(String, String)>),
+}
+
 /// A connected LLBBridge client. Methods take `&self`: each call uses its
 /// own clone of the client, so independent requests can be joined.
 pub struct Bridge {
@@ -246,20 +256,32 @@ impl Bridge {
             .config)
     }
 
-    /// Return the build result: a solved ref and/or metadata.
+    /// Return the build result: its refs (by ID where the daemon takes
+    /// that) and metadata.
     pub async fn return_result(
         &self,
-        id: Option<String>,
+        refs: Refs,
         metadata: BTreeMap<String, Vec<u8>>,
         caps: &Capabilities,
     ) -> Result<(), tonic::Status> {
-        let result = id.map(|id| {
-            if caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY) {
-                gw::result::Result::Ref(gw::Ref { id, def: None })
-            } else {
-                gw::result::Result::RefDeprecated(id)
+        let by_id = caps.gateway.contains(gateway_caps::PROTO_REF_ARRAY);
+        let result = match refs {
+            Refs::None => None,
+            Refs::Single(id) if by_id => Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+            Refs::Single(id) => Some(gw::result::Result::RefDeprecated(id)),
+            Refs::PerPlatform(refs) if by_id => {
+                let refs = refs
+                    .into_iter()
+                    .map(|(key, id)| (key, gw::Ref { id, def: None }))
+                    .collect();
+                Some(gw::result::Result::Refs(gw::RefMap { refs }))
             }
-        });
+            Refs::PerPlatform(refs) => {
+                Some(gw::result::Result::RefsDeprecated(gw::RefMapDeprecated {
+                    refs: refs.into_iter().collect(),
+                }))
+            }
+        };
         let result = gw::Result { result, metadata };
         self.client()
             .r#return(gw::ReturnRequest {

@@ -12,6 +12,7 @@ mod limits;
 mod mismatch;
 pub mod opts;
 mod pipelines;
+mod platforms;
 mod repositories;
 mod signing;
 mod sourcedir;
@@ -89,8 +90,18 @@ pub async fn serve() -> Result<(), String> {
         "returning to buildkitd"
     );
     let returned = match outcome {
-        Ok(Answer::Build { id, metadata }) => bridge.return_result(Some(id), metadata, &caps).await,
-        Ok(Answer::Metadata(metadata)) => bridge.return_result(None, metadata, &caps).await,
+        Ok(Answer::Build { refs, metadata }) => {
+            let result = match <[_; 1]>::try_from(refs) {
+                Ok([(_, id)]) => bridge::Refs::Single(id),
+                Err(refs) => bridge::Refs::PerPlatform(refs),
+            };
+            bridge.return_result(result, metadata, &caps).await
+        }
+        Ok(Answer::Metadata(metadata)) => {
+            bridge
+                .return_result(bridge::Refs::None, metadata, &caps)
+                .await
+        }
         Err(Failure(status)) => {
             tracing::warn!(message = %status.message, "build failed");
             bridge.return_error(status).await
@@ -101,10 +112,10 @@ pub async fn serve() -> Result<(), String> {
 
 /// What a successful request returns.
 enum Answer {
-    /// A solved build result (ref ID) and what the exporter should know of
-    /// it (its platform).
+    /// The solved result: one ref ID per platform (keyed by the platform's
+    /// ID), and what the exporter should know of them (their platforms).
     Build {
-        id: String,
+        refs: Vec<(String, String)>,
         metadata: BTreeMap<String, Vec<u8>>,
     },
     /// Subrequest metadata, no filesystem.
@@ -171,29 +182,65 @@ fn any(type_name: &str, value: Vec<u8>) -> prost_types::Any {
 /// public key beside planning, the repositories and the cache-dir lookup.
 /// An error about a build file too big for source maps carries its first
 /// line as its source (see `limits::with_first_line`).
+///
+/// Each requested platform is one build of its own, solved one after
+/// another in this request; what they share (sources, the frontend's own
+/// steps on the worker's platform) is one vertex in BuildKit's graph. Every
+/// platform's emulation is checked with the first plan, before anything of
+/// any platform is solved.
 async fn build(
     bridge: &Bridge,
     caps: &Capabilities,
     raw: &BTreeMap<String, String>,
 ) -> Result<Answer, Failure> {
+    let mut options = options_for(raw, caps)?;
+    if !options.platform_given {
+        options.platforms = vec![options.build.platform.clone()];
+    }
+    let all = options.platforms.clone();
     let mut first_line = None;
-    run_build(bridge, caps, raw, &mut first_line)
-        .await
-        .map_err(|failure| match &first_line {
-            Some((filename, line)) => limits::with_first_line(failure, filename, line),
-            None => failure,
-        })
+    let mut refs = Vec::with_capacity(all.len());
+    for (i, platform) in all.iter().enumerate() {
+        let mut one = options.clone();
+        one.build.platform = platform.clone();
+        let each = Each {
+            platforms: &all,
+            first: i == 0,
+        };
+        let id = run_build(bridge, caps, one, each, &mut first_line)
+            .await
+            .map_err(|failure| match &first_line {
+                Some((filename, line)) => limits::with_first_line(failure, filename, line),
+                None => failure,
+            })?;
+        refs.push((platforms::id(platform), id));
+    }
+    let metadata = BTreeMap::from([(
+        platforms::PLATFORMS_KEY.to_string(),
+        platforms::result_platforms(&all),
+    )]);
+    Ok(Answer::Build { refs, metadata })
 }
 
-/// [`build`]; sets `first_line` (file name, first line) once it has read a
-/// build file over `limits::SOURCE_MAP_MAX`.
+/// Where one platform's build stands among the requested platforms.
+#[derive(Clone, Copy)]
+struct Each<'a> {
+    /// Every requested platform (emulation is checked for all at once).
+    platforms: &'a [plan::Platform],
+    /// The first platform: checks and warns for all.
+    first: bool,
+}
+
+/// One platform of [`build`]: its solved ref. Sets `first_line` (file
+/// name, first line) once it has read a build file over
+/// `limits::SOURCE_MAP_MAX`.
 async fn run_build(
     bridge: &Bridge,
     caps: &Capabilities,
-    raw: &BTreeMap<String, String>,
+    options: opts::FrontendOpts,
+    each: Each<'_>,
     first_line: &mut Option<(String, String)>,
-) -> Result<Answer, Failure> {
-    let options = options_for(raw, caps)?;
+) -> Result<String, Failure> {
     let inputs = if caps.gateway.contains(bridge::gateway_caps::FRONTEND_INPUTS) {
         bridge.inputs().await?
     } else {
@@ -203,7 +250,7 @@ async fn run_build(
         .ok()
         .filter(|s| !s.is_empty());
     let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
-    let platform = pb_platform(&options.build.platform);
+    let platform = platforms::to_pb(&options.build.platform);
     let context = pipelines::Context {
         options: &options,
         inputs: &inputs,
@@ -263,17 +310,16 @@ async fn run_build(
             repositories::resolve(bridge, &context, &named, plan.environment.as_ref()),
             cachedir::cached_downloads(bridge, caps, &context, cache.as_ref(), &plan),
         );
-        // What `--check` would say, as build warnings, before anything runs.
-        let found = findings(&text, &config, &plan, &build_options, &library);
-        warnings::send(
-            bridge,
-            caps,
-            &found,
-            &options.filename,
-            &text,
-            vertex.as_deref(),
-        )
-        .await;
+        if each.first {
+            for target in each.platforms {
+                platforms::check_emulation(target, &caps.platforms, &plan)
+                    .map_err(|m| Failure::new(FAILED_PRECONDITION, m))?;
+            }
+            // What `--check` would say, as build warnings, before anything runs.
+            let found = findings(&text, &config, &plan, &build_options, &library);
+            let vertex = vertex.as_deref();
+            warnings::send(bridge, caps, &found, &options.filename, &text, vertex).await;
+        }
         Ok::<_, Failure>((plan, named, cache, installation?, cached_downloads?))
     };
     let key_paths: Vec<String> = key_file.iter().map(|f| f.path().to_string()).collect();
@@ -369,11 +415,7 @@ async fn run_build(
         let named = &build_inputs.contexts;
         tests_target::run(bridge, caps, &context, named, &mut plan, &build_inputs, &id).await?;
     }
-    let metadata = BTreeMap::from([(
-        PLATFORMS_KEY.to_string(),
-        result_platforms(&options.build.platform),
-    )]);
-    Ok(Answer::Build { id, metadata })
+    Ok(id)
 }
 
 /// The frontend options, the platform defaulting to the worker's.
@@ -414,7 +456,7 @@ async fn check(
         .ok()
         .filter(|s| !s.is_empty());
     let llb_caps = CapSet::from_enabled(caps.llb.iter().cloned());
-    let platform = pb_platform(&options.build.platform);
+    let platform = platforms::to_pb(&options.build.platform);
     let can_stat = caps.gateway.contains(bridge::gateway_caps::STAT_FILE);
     let (text, config, library, env_file) = {
         let context = pipelines::Context {
@@ -552,59 +594,7 @@ async fn solve(
     })
 }
 
-/// BuildKit's exporter metadata key for the platforms of a result.
-const PLATFORMS_KEY: &str = "refs.platforms";
-
-/// The result's platform for the exporter: without it BuildKit takes a
-/// result for the daemon's own platform and, for `--platform linux/arm64`
-/// on an amd64 machine, warns that the result does not match.
-fn result_platforms(platform: &plan::Platform) -> Vec<u8> {
-    let mut id = format!("{}/{}", platform.os, platform.architecture);
-    let mut spec = serde_json::json!({
-        "architecture": platform.architecture,
-        "os": platform.os,
-    });
-    if !platform.variant.is_empty() {
-        id = format!("{id}/{}", platform.variant);
-        spec["variant"] = platform.variant.clone().into();
-    }
-    serde_json::json!({ "platforms": [{ "id": id, "platform": spec }] })
-        .to_string()
-        .into_bytes()
-}
-
-fn pb_platform(platform: &plan::Platform) -> pb::Platform {
-    pb::Platform {
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        ..Default::default()
-    }
-}
-
 /// An internal error as a status (used by helpers that cannot fail otherwise).
 fn internal(message: impl Into<String>) -> Failure {
     Failure::new(INTERNAL, message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_platforms_name_the_target_as_buildkit_reads_them() {
-        let arm = plan::Platform::parse("linux/arm/v7").unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&arm)).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"platforms": [{
-                "id": "linux/arm/v7",
-                "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}
-            }]})
-        );
-        let amd = plan::Platform::parse("linux/amd64").unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&result_platforms(&amd)).unwrap();
-        assert_eq!(json["platforms"][0]["id"], "linux/amd64");
-        assert!(json["platforms"][0]["platform"].get("variant").is_none());
-    }
 }

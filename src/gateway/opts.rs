@@ -48,6 +48,9 @@ pub struct FrontendOpts {
     pub build: BuildOptions,
     /// Whether `--platform` was given (otherwise the worker's platform is used).
     pub platform_given: bool,
+    /// Every platform `--platform` named, in order, without repeats; the
+    /// first is also `build.platform`. Several make a multi-platform result.
+    pub platforms: Vec<Platform>,
     /// Image resolution mode.
     pub resolve_mode: ResolveMode,
     /// The frontend's own image reference (`source`), if the client sent it.
@@ -81,10 +84,16 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<FrontendOpts, String> {
     };
     opts.build.target = get("target");
     if let Some(spec) = get("platform") {
-        // Multi-platform requests build the first platform.
-        let first = spec.split(',').next().unwrap_or_default();
-        opts.build.platform = Platform::parse(first)?;
-        opts.platform_given = true;
+        for one in spec.split(',').filter(|s| !s.trim().is_empty()) {
+            let platform = Platform::parse(one)?;
+            if !opts.platforms.contains(&platform) {
+                opts.platforms.push(platform);
+            }
+        }
+        if let Some(first) = opts.platforms.first() {
+            opts.build.platform = first.clone();
+            opts.platform_given = true;
+        }
     }
     opts.resolve_mode = match get("image-resolve-mode").as_deref() {
         None | Some("default") => ResolveMode::Default,
@@ -165,6 +174,7 @@ mod tests {
         assert_eq!(opts.context_key, "context");
         assert_eq!(opts.build.platform, Platform::default());
         assert!(!opts.platform_given);
+        assert!(opts.platforms.is_empty());
         assert_eq!(opts.resolve_mode, ResolveMode::Default);
     }
 
@@ -191,6 +201,13 @@ mod tests {
         assert_eq!(opts.build.target.as_deref(), Some("workspace"));
         assert_eq!(opts.build.platform.architecture, "arm64");
         assert_eq!(opts.build.platform.variant, "v8");
+        assert_eq!(
+            opts.platforms,
+            vec![
+                Platform::parse("linux/arm64/v8").unwrap(),
+                Platform::parse("linux/amd64").unwrap()
+            ]
+        );
         assert_eq!(opts.build.build_args["SOURCE_DATE_EPOCH"], "5");
         assert_eq!(
             opts.build.named_contexts["melange-environment"],
@@ -212,5 +229,24 @@ mod tests {
         assert!(parse(&raw(&[("image-resolve-mode", "sometimes")]))
             .unwrap_err()
             .contains("image-resolve-mode"));
+    }
+
+    #[test]
+    fn several_platforms_in_order_without_repeats() {
+        let opts = parse(&raw(&[(
+            "platform",
+            "linux/amd64, linux/arm64,linux/amd64,",
+        )]))
+        .unwrap();
+        let ids: Vec<String> = opts
+            .platforms
+            .iter()
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+            .collect();
+        assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(opts.build.platform.architecture, "amd64");
+        assert!(parse(&raw(&[("platform", "linux/amd64,arm64")]))
+            .unwrap_err()
+            .contains("os/arch"));
     }
 }

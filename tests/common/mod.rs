@@ -37,6 +37,10 @@ pub fn use_frontend_image(build_file: &Path) {
 }
 /// The busybox build environment hack/engines creates in both daemons.
 pub const TEST_ENV_IMAGE: &str = "melange-test-env:busybox";
+/// The busybox root for linux/amd64 and linux/arm64 in one image, in the
+/// containerd-store engine (Engine::Docker28c) only.
+pub const MULTI_ENV_IMAGE: &str = "melange-test-env:busybox-multi";
+
 /// The Debian C toolchain environment (build-essential, autoconf, automake,
 /// wget, git, …) hack/test-env-debian creates in both daemons.
 pub const DEBIAN_BUILD_ENV_IMAGE: &str = "melange-test-env:debian-build";
@@ -48,6 +52,9 @@ pub enum Engine {
     Docker28,
     /// Docker 20.10 with `DOCKER_BUILDKIT=1 docker build`.
     Docker20,
+    /// Docker 28.5 with the containerd image store (multi-platform builds)
+    /// and qemu-user-static, with `docker buildx build`.
+    Docker28c,
 }
 
 /// What a build printed and whether it worked.
@@ -167,13 +174,27 @@ pub fn build_with_base(
     out: &Path,
     extra: &[&str],
 ) -> BuildOutput {
+    let output = format!("type=local,dest={}", out.display());
+    build_to(engine, base, context, &output, extra)
+}
+
+/// [`build_with_base`] with the whole `-o` value given (e.g.
+/// `type=local,dest=…,platform-split=false`).
+pub fn build_to(
+    engine: Engine,
+    base: Option<&str>,
+    context: &Path,
+    output: &str,
+    extra: &[&str],
+) -> BuildOutput {
     use_frontend_image(&context.join("package.yaml"));
     let (client, mut args): (&str, Vec<String>) = match engine {
         Engine::Docker28 => ("hack/docker28", vec!["buildx".into(), "build".into()]),
+        Engine::Docker28c => ("hack/docker28c", vec!["buildx".into(), "build".into()]),
         Engine::Docker20 => ("hack/docker20", vec!["build".into()]),
     };
     match (engine, base) {
-        (Engine::Docker28, Some(base)) => args.extend([
+        (Engine::Docker28 | Engine::Docker28c, Some(base)) => args.extend([
             "--build-context".into(),
             format!("melange-environment=docker-image://{base}"),
         ]),
@@ -188,7 +209,7 @@ pub fn build_with_base(
         "-f".into(),
         context.join("package.yaml").display().to_string(),
     ]);
-    args.extend(["-o".into(), format!("type=local,dest={}", out.display())]);
+    args.extend(["-o".into(), output.to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(context.display().to_string());
     let output = Command::new(repo().join(client))
@@ -246,6 +267,7 @@ pub fn client(engine: Engine) -> PathBuf {
     repo().join(match engine {
         Engine::Docker28 => "hack/docker28",
         Engine::Docker20 => "hack/docker20",
+        Engine::Docker28c => "hack/docker28c",
     })
 }
 
