@@ -32,40 +32,21 @@ fn busybox_static() -> &'static (PathBuf, String) {
         let binary = cache.join("root/bin/busybox");
         let version_file = cache.join("version");
         if !binary.exists() || !version_file.exists() {
-            let download = cache.join("deb");
-            let _ = std::fs::remove_dir_all(&cache);
-            std::fs::create_dir_all(&download).unwrap();
-            let status = Command::new("apt-get")
-                .args([
-                    "-o",
-                    "APT::Sandbox::User=root",
-                    "download",
-                    "-qq",
-                    "busybox-static",
-                ])
-                .current_dir(&download)
-                .status()
-                .expect("apt-get");
-            assert!(status.success(), "apt-get download busybox-static failed");
-            let deb = std::fs::read_dir(&download)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .find(|p| p.extension().is_some_and(|e| e == "deb"))
-                .expect("downloaded .deb");
-            let status = Command::new("dpkg")
-                .arg("-x")
-                .arg(&deb)
-                .arg(cache.join("root"))
-                .status()
-                .unwrap();
-            assert!(status.success());
-            let version = Command::new("dpkg-deb")
-                .args(["-f"])
-                .arg(&deb)
-                .arg("Version")
-                .output()
-                .unwrap();
-            std::fs::write(&version_file, version.stdout).unwrap();
+            // The two engines' test processes run side by side: each
+            // downloads into its own folder and the first rename wins.
+            let own = cache.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&own);
+            download_busybox_static(&own);
+            if !(binary.exists() && version_file.exists()) {
+                let _ = std::fs::remove_dir_all(&cache);
+            }
+            if std::fs::rename(&own, &cache).is_err() {
+                let _ = std::fs::remove_dir_all(&own);
+            }
+            assert!(
+                binary.exists() && version_file.exists(),
+                "busybox-static in {cache:?}"
+            );
         }
         // 1:1.35.0-4+deb12u1+b1 → 1.35.0
         let raw = std::fs::read_to_string(&version_file).unwrap();
@@ -73,6 +54,44 @@ fn busybox_static() -> &'static (PathBuf, String) {
         let upstream = upstream.split('-').next().unwrap().to_string();
         (binary, upstream)
     })
+}
+
+/// Debian's busybox-static package unpacked into `cache` (`root/`) with its
+/// version (`version`).
+fn download_busybox_static(cache: &Path) {
+    let download = cache.join("deb");
+    std::fs::create_dir_all(&download).unwrap();
+    let status = Command::new("apt-get")
+        .args([
+            "-o",
+            "APT::Sandbox::User=root",
+            "download",
+            "-qq",
+            "busybox-static",
+        ])
+        .current_dir(&download)
+        .status()
+        .expect("apt-get");
+    assert!(status.success(), "apt-get download busybox-static failed");
+    let deb = std::fs::read_dir(&download)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .expect("downloaded .deb");
+    let status = Command::new("dpkg")
+        .arg("-x")
+        .arg(&deb)
+        .arg(cache.join("root"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let version = Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(&deb)
+        .arg("Version")
+        .output()
+        .unwrap();
+    std::fs::write(cache.join("version"), version.stdout).unwrap();
 }
 
 fn write(path: &Path, text: &str) {
