@@ -277,7 +277,7 @@ fn cache_dir_persists(engine: Engine, seeded: bool) {
     }
     if engine == Engine::Docker20 {
         // BuildKit 0.8 can panic on --no-cache builds sharing vertices
-        // (README, known engine limits).
+        // (docs/limits.md).
         return;
     }
     // --no-cache: BuildKit starts the mount over (only the seed in it).

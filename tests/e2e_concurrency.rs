@@ -14,7 +14,7 @@
 //!   then succeeds.
 //!
 //! No `--no-cache` here: such a build makes BuildKit re-run the merged
-//! vertices of builds beside it (README, known engine limits), so hack/test
+//! vertices of builds beside it (docs/limits.md), so hack/test
 //! runs this file apart from `--no-cache` tests.
 
 mod common;

@@ -428,7 +428,7 @@ fn from_http_server(engine: Engine) {
     );
     if engine != Engine::Docker28 {
         // BuildKit 0.8 can panic on --no-cache builds sharing vertices
-        // (README, known engine limits): only the index re-use is checked.
+        // (docs/limits.md): only the index re-use is checked.
         return;
     }
     // Warm: the index and key fetched before compiling are CACHED; with

@@ -1,4 +1,4 @@
-//! Big build files get clear answers on both engines (README, "Limits"):
+//! Big build files get clear answers on both engines (docs/limits.md):
 //!
 //! - a 12 MB build file (a small package and 12 MB of comments, as a
 //!   vendored licence text or generated notes would make it) is read in

@@ -93,7 +93,7 @@ pub(super) struct BuildFile {
 }
 
 /// The largest build file read: 64 MiB, as much text as planning accepts
-/// once `uses:` is expanded (README "Errors"). Files past it fail before
+/// once `uses:` is expanded (docs/limits.md). Files past it fail before
 /// they are read, naming their size when the daemon can stat files.
 pub(super) const MAX_BUILD_FILE: usize = 64 << 20;
 
