@@ -37,6 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the build plan and its LLB as JSON, without a daemon.
     Plan(PlanArgs),
+    /// Plan and compile as `plan` does, printing only the LLB's op count,
+    /// size and result digest (for measuring the planning path).
+    PlanSummary(PlanArgs),
     /// Run as a BuildKit gateway frontend over stdin/stdout (the default
     /// when buildkitd starts the image).
     Frontend,
@@ -287,6 +290,39 @@ pub fn write_plan(args: &PlanArgs, out: impl std::io::Write) -> Result<(), Strin
 
 /// Plan and compile offline: what `plan` prints.
 pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
+    let (plan, definition) = plan_definition(args)?;
+    Ok(PlanOutput {
+        plan,
+        llb: llb_output(definition)?,
+    })
+}
+
+/// Run `plan-summary`: plan and compile as `plan` does, then say only how
+/// big the LLB is and what it evaluates to. The frontend's own path (parse,
+/// plan, compile) without the JSON `plan` prints, which repeats every op
+/// decoded: `hack/bench-plan` measures planning memory with it.
+pub fn plan_summary(args: &PlanArgs) -> Result<String, String> {
+    use prost::Message;
+    let (plan, definition) = plan_definition(args)?;
+    drop(plan);
+    let result = match definition.def.last() {
+        Some(terminal) => pb::Op::decode(terminal.as_slice())
+            .map_err(|e| e.to_string())?
+            .inputs
+            .first()
+            .map(|input| input.digest.clone())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{} ops, {} bytes of LLB, result {result}",
+        definition.def.len(),
+        definition.encoded_len()
+    ))
+}
+
+/// The plan and its LLB, offline.
+fn plan_definition(args: &PlanArgs) -> Result<(BuildPlan, pb::Definition), String> {
     let file_name = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).map_err(|e| format!("{file_name}: {e}"))?;
     let text = config::utf8(&file_name, bytes).map_err(|e| e.to_string())?;
@@ -299,8 +335,8 @@ pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
             .map(|(name, value)| (name, client_context_value(&value)))
             .collect(),
         env_file: None,
-        // Moved, not copied: the options keep the one copy of the text.
-        build_file_text: text,
+        // The options (and the packaging spec) share the one copy of the text.
+        build_file_text: text.into(),
     };
     let mut options = options;
     if let Some(path) = options.env_file_path() {
@@ -316,7 +352,7 @@ pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
     // Peak memory: the plan holds what the rest needs (the packaging spec
     // its own copy of the text).
     drop((config, library));
-    options.build_file_text = String::new();
+    options.build_file_text = "".into();
     if let Some(environment) = plan.environment.as_mut() {
         let base = args.file.parent().map(PathBuf::from).unwrap_or_default();
         environment.installation = Some(resolve::install_offline(
@@ -361,10 +397,7 @@ pub fn plan_output(args: &PlanArgs) -> Result<PlanOutput, String> {
         .transpose()?;
     inputs.source_dir = offline_source_dir(args, &options, &plan.package.name)?;
     let definition = llb::compile(&plan, &inputs).map_err(|e| e.to_string())?;
-    Ok(PlanOutput {
-        plan,
-        llb: llb_output(definition)?,
-    })
+    Ok((plan, definition))
 }
 
 /// The source dir as the frontend would find it, with the build file's

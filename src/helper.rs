@@ -231,7 +231,7 @@ fn write_one(
             .iter()
             .map(|(name, script)| (name.clone(), script.clone().into_bytes()))
             .collect::<BTreeMap<_, _>>(),
-        melange_yaml: Some(spec.melange_yaml.clone().into_bytes()).filter(|yaml| !yaml.is_empty()),
+        melange_yaml: Some(spec.melange_yaml.as_bytes().to_vec()).filter(|yaml| !yaml.is_empty()),
         // Every core the step may use; the bytes are the same for any count.
         threads: 0,
     };

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
             }
         }
+        Command::PlanSummary(args) => report(cli::plan_summary(&args)),
         Command::Keygen(args) => report(cli::keygen_command(&args)),
         Command::Index(args) => report(cli::index_command(&args)),
         Command::SignIndex(args) => report(cli::sign_index_command(&args)),

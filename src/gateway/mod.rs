@@ -21,6 +21,7 @@ mod tests_target;
 mod warnings;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use prost::Message;
 
@@ -284,6 +285,8 @@ async fn run_build(
         },
     );
     let contexts::BuildFile { text, vertex } = text?;
+    // One copy of the text, shared by the options and the packaging spec.
+    let text: Arc<str> = text.into();
     if !limits::attach_source(text.len()) {
         let line = limits::first_line(text.as_bytes());
         *first_line = Some((options.filename.clone(), line));
@@ -292,7 +295,7 @@ async fn run_build(
         .map_err(|e| config_failure(e, &options.filename, &text))?;
     let mut build_options = options.build.clone();
     build_options.env_file = env_file?;
-    build_options.build_file_text = text.clone();
+    build_options.build_file_text = Arc::clone(&text);
 
     // Planning (and what the plan asks for) beside the source-dir lookup,
     // which needs only the package name.
@@ -337,6 +340,8 @@ async fn run_build(
         Ok::<_, Failure>((source_dir?, declared))
     };
     let (planned, looked_up) = tokio::join!(planned, looked_up);
+    // Peak memory: the decoded file is not needed past planning.
+    drop((config, build_options));
     let (mut plan, named, cache, installation, cached_downloads) = planned?;
     let (source_dir, declared) = looked_up?;
     if let Some(environment) = plan.environment.as_mut() {
@@ -401,7 +406,7 @@ async fn run_build(
         caps: llb_caps.clone(),
         source: limits::attach_source(file_len).then(|| SourceFile {
             filename: options.filename.clone(),
-            data: text.into_bytes(),
+            data: text.as_bytes().to_vec(),
         }),
         helper,
         signing_key_id,
@@ -473,10 +478,10 @@ async fn check(
             .map_err(|e| config_failure(e, &options.filename, &text))?;
         let library = pipelines::library(bridge, &context, &config).await?;
         let env_file = pipelines::env_file(bridge, &context).await?;
-        (text, config, library, env_file)
+        (Arc::<str>::from(text), config, library, env_file)
     };
     options.build.env_file = env_file;
-    options.build.build_file_text = text.clone();
+    options.build.build_file_text = Arc::clone(&text);
     assume_environment(&mut options.build, &config);
     let plan = plan::plan(&options.filename, &config, &options.build, &library)
         .map_err(|e| config_failure(e, &options.filename, &text))?;

@@ -11,7 +11,7 @@ use super::caps::{self, CapSet};
 use super::graph::{Graph, LlbError, OpInfo, SourceFile, State};
 use super::image::ImageConfig;
 use super::ops::{Exec, FileAction, LocalOptions};
-use super::packaging::package;
+use super::packaging::{package, Signing};
 use super::{cachedir, cachefile, sources};
 use crate::plan::sources::NativeSource;
 use crate::plan::{BuildPlan, PlannedStep, SourceDir, DEFAULT_PATH, OUT_DIR, WORKSPACE_DIR};
@@ -172,10 +172,11 @@ pub(super) fn build(
     match &plan.packaging {
         Some(spec) => {
             let helper = helper_state(graph, inputs, "target packages")?;
-            let mut spec = spec.clone();
-            spec.signing_key_id = inputs.signing_key_id.clone().unwrap_or_default();
-            spec.signing_public_key = inputs.signing_public_key.clone().unwrap_or_default();
-            package(graph, plan, &spec, state, helper)
+            let signing = Signing {
+                key_id: inputs.signing_key_id.as_deref().unwrap_or_default(),
+                public_key: inputs.signing_public_key.as_deref().unwrap_or_default(),
+            };
+            package(graph, plan, (spec, signing), state, helper)
         }
         None => collect(graph, plan, state),
     }

@@ -21,6 +21,9 @@ use crate::plan::packaging::{
     HELPER_SUBCOMMAND, PACKAGES_DIR, PROBE_SUBCOMMAND, SIGNING_SECRET_ID, SIGNING_SECRET_PATH,
     SPEC_DIR, SPEC_FILE, TREE_DIR,
 };
+use serde::Serialize;
+
+use crate::plan::packaging::PackageSpec;
 use crate::plan::{BuildPlan, PackagingSpec, OUT_DIR};
 use crate::proto::pb;
 
@@ -29,16 +32,65 @@ pub const PROBE_DIR: &str = "/probe";
 /// The probe's answer file inside its output.
 pub const PROBE_FILE: &str = "signing-key-id";
 
+/// The signing key the gateway found, which the spec carries into the
+/// packaging step (see [`PackagingSpec::signing_key_id`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Signing<'a> {
+    /// [`PackagingSpec::signing_key_id`].
+    pub key_id: &'a str,
+    /// [`PackagingSpec::signing_public_key`].
+    pub public_key: &'a str,
+}
+
+/// A [`PackagingSpec`] with the signing fields replaced, serialized exactly
+/// as the spec would be: borrowed, because a spec holds the build file and
+/// every package and is not worth a copy.
+#[derive(Serialize)]
+struct SignedSpec<'a> {
+    arch: &'a str,
+    source_date_epoch: u64,
+    signing_key_name: &'a str,
+    signing_key_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    signing_public_key: &'a str,
+    melange_yaml: &'a str,
+    packages: &'a [PackageSpec],
+}
+
+/// The spec's JSON as the packaging step reads it.
+pub(super) fn spec_json(spec: &PackagingSpec, signing: Signing<'_>) -> Result<Vec<u8>, LlbError> {
+    // Every field named: a field added to the spec must be added here.
+    let PackagingSpec {
+        arch,
+        source_date_epoch,
+        signing_key_name,
+        signing_key_id: _,
+        signing_public_key: _,
+        melange_yaml,
+        packages,
+    } = spec;
+    let signed = SignedSpec {
+        arch,
+        source_date_epoch: *source_date_epoch,
+        signing_key_name,
+        signing_key_id: signing.key_id,
+        signing_public_key: signing.public_key,
+        melange_yaml,
+        packages,
+    };
+    serde_json::to_vec_pretty(&signed)
+        .map_err(|e| LlbError::InvalidDefinition(format!("packaging spec: {e}")))
+}
+
 /// The packaging step over `built` (the last pipeline step's filesystem).
 pub(super) fn package(
     graph: &mut Graph,
     plan: &BuildPlan,
-    spec: &PackagingSpec,
+    (spec, signing): (&PackagingSpec, Signing<'_>),
     built: State,
     helper: State,
 ) -> Result<State, LlbError> {
-    let json = serde_json::to_vec_pretty(spec)
-        .map_err(|e| LlbError::InvalidDefinition(format!("packaging spec: {e}")))?;
+    let json = spec_json(spec, signing)?;
     let spec_state = graph.file(
         &State::scratch(),
         vec![FileAction::Mkfile {

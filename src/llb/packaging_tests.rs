@@ -220,6 +220,31 @@ fn a_declared_public_key_is_named_in_the_spec_by_path_and_fingerprint() {
 }
 
 #[test]
+fn the_signed_spec_is_the_spec_with_the_key_serialized_alike() {
+    let options = BuildOptions {
+        named_contexts: BTreeMap::from([(
+            ENVIRONMENT_CONTEXT.into(),
+            "docker-image://busybox".into(),
+        )]),
+        build_file_text: YAML.into(),
+        ..Default::default()
+    };
+    let config = config::load("package.yaml", YAML).unwrap();
+    let plan = plan::plan("package.yaml", &config, &options, &plan::Library::new()).unwrap();
+    let spec = plan.packaging.unwrap();
+    for (key_id, public_key) in [("", ""), ("sha256:ab", ""), ("sha256:cd", "k/m.rsa.pub")] {
+        let mut expected = spec.clone();
+        expected.signing_key_id = key_id.into();
+        expected.signing_public_key = public_key.into();
+        let signing = super::packaging::Signing { key_id, public_key };
+        assert_eq!(
+            super::packaging::spec_json(&spec, signing).unwrap(),
+            serde_json::to_vec_pretty(&expected).unwrap()
+        );
+    }
+}
+
+#[test]
 fn workspace_target_has_no_packaging_and_needs_no_helper() {
     let mut no_helper = inputs(None);
     no_helper.helper = None;

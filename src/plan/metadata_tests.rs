@@ -18,7 +18,7 @@ fn error(yaml: &str, args: &[(&str, &str)]) -> String {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        build_file_text: yaml.to_string(),
+        build_file_text: yaml.into(),
         ..Default::default()
     };
     let config = match config::load("p.yaml", yaml) {
@@ -200,7 +200,7 @@ fn a_finished_spec_is_checked_again() {
         signing_key_name: "melange.rsa".into(),
         signing_key_id: String::new(),
         signing_public_key: String::new(),
-        melange_yaml: String::new(),
+        melange_yaml: "".into(),
         packages: vec![package.clone()],
     };
     check_spec(&spec).unwrap();

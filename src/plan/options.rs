@@ -3,6 +3,7 @@
 //! `plan` stays pure and the offline `plan` subcommand can fill it too.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -62,8 +63,10 @@ pub struct BuildOptions {
     pub named_contexts: BTreeMap<String, String>,
     /// The env file named by [`ENV_FILE_ARG`], read by the caller.
     pub env_file: Option<ContextFile>,
-    /// The build file's text: each package's `.melange.yaml`.
-    pub build_file_text: String,
+    /// The build file's text: each package's `.melange.yaml`. Shared (the
+    /// gateway, the options and the packaging spec hold one copy), since a
+    /// build file may be megabytes.
+    pub build_file_text: Arc<str>,
 }
 
 /// A comma- or space-separated build-arg as a list.

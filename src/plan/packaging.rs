@@ -6,6 +6,7 @@
 //! else does.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +72,8 @@ pub struct PackagingSpec {
     pub signing_public_key: String,
     /// `.melange.yaml` in each control member: the build file as written
     /// (a compiled rendering is not available yet). Empty: left out.
-    pub melange_yaml: String,
+    /// Shared with the build options' text, not copied.
+    pub melange_yaml: Arc<str>,
     /// The package, then each subpackage, in build order.
     pub packages: Vec<PackageSpec>,
 }
@@ -417,7 +419,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            build_file_text: yaml.to_string(),
+            build_file_text: yaml.into(),
             ..Default::default()
         };
         let config = config::load("p.yaml", yaml).map_err(|e| e.to_string())?;
@@ -480,7 +482,7 @@ subpackages:
         assert_eq!(sub.licenses, main.licenses);
         assert_eq!(spec.signing_key_name, "melange.rsa");
         assert_eq!(spec.signing_key_id, "");
-        assert_eq!(spec.melange_yaml, RANGED);
+        assert_eq!(&*spec.melange_yaml, RANGED);
         assert_eq!(spec.packages[2].file_name(), "py-3.9-1.0-r2.apk");
     }
 
