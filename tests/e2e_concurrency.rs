@@ -329,8 +329,16 @@ fn docker20_concurrent_builds_give_identical_packages() {
     concurrent_builds_are_identical(Engine::Docker20);
 }
 
+/// Fails on Docker 28.5 (issue 11 open): of 4 concurrent warm rebuilds,
+/// those that get a fresh copy of the context (one build reuses the
+/// daemon's saved copy, the others get full transfers) re-run the
+/// workspace step and what follows, while each of them alone stays
+/// `CACHED`; the Dockerfile frontend's equivalent stays cached. The
+/// vertices the builds share (environment image, packaging metadata)
+/// point at BuildKit's concurrent-request cache loading (moby/buildkit
+/// #4674); not yet avoided. hack/test skips it; run it by hand.
 #[test]
-#[ignore = "needs the engines: run hack/test"]
+#[ignore = "needs the engines; fails on Docker 28.5 (see above): run by hand"]
 fn docker28_concurrent_warm_rebuilds_run_no_step() {
     concurrent_warm_rebuilds_run_nothing(Engine::Docker28);
 }
