@@ -9,6 +9,7 @@ mod contexts;
 mod gittags;
 pub mod helper;
 mod limits;
+mod located;
 mod mismatch;
 pub mod opts;
 mod pipelines;
@@ -569,23 +570,21 @@ async fn solve(
 ) -> Result<String, Failure> {
     let definition =
         llb::compile(plan, inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    // A wrong expected-sha256 surfaces only when the build runs: build now
-    // when the plan has such a source, so the error can be explained.
-    let explainable = plan.steps.iter().any(|step| {
-        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
-            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
-    });
     let size = definition.encoded_len();
     limits::check_definition(size)?;
-    let solved = match explainable || plan.target == plan::Target::Test {
-        true => bridge.solve_evaluated(definition, caps).await,
-        false => bridge.solve(definition).await,
-    };
+    // Built now, so that a failure comes back here: a failing step is
+    // located in the build file (see `located`), a wrong expected-sha256
+    // explained (see `mismatch`).
+    let locator = located::Locator::of(&definition);
+    let solved = bridge.solve_evaluated(definition, caps).await;
     solved.map_err(|status| {
         if let Some(failure) = limits::explain(status.message(), size, file_len) {
             return failure;
         }
         let mut failure = Failure::from(status);
+        if let Some(locator) = &locator {
+            failure = locator.locate(failure);
+        }
         if let Some(line) = mismatch::explain(&failure.0.message, plan) {
             failure.0.message = line;
         }
