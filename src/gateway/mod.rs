@@ -416,7 +416,8 @@ async fn run_build(
         contexts: named,
     };
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
-    let id = solve(bridge, caps, &plan, &build_inputs, file_len).await?;
+    let evaluate = each.platforms.len() == 1 || explainable(&plan);
+    let id = solve(bridge, caps, &plan, &build_inputs, file_len, evaluate).await?;
     if plan.target == plan::Target::Test {
         let named = &build_inputs.contexts;
         tests_target::run(bridge, caps, &context, named, &mut plan, &build_inputs, &id).await?;
@@ -560,23 +561,39 @@ fn named_contexts(
     Ok(named)
 }
 
+/// Whether the build must run before the frontend returns, whatever the
+/// platforms: a wrong expected-sha256 surfaces only when the build runs.
+fn explainable(plan: &plan::BuildPlan) -> bool {
+    plan.steps.iter().any(|step| {
+        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
+            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
+    })
+}
+
 /// Compile and solve the build; errors explained where the frontend can.
+/// `evaluate`: build now (one platform: a failing step then shows its YAML
+/// lines). Several platforms are solved one after another and returned
+/// lazily, so that BuildKit builds them side by side.
 async fn solve(
     bridge: &Bridge,
     caps: &Capabilities,
     plan: &plan::BuildPlan,
     inputs: &BuildInputs,
     file_len: usize,
+    evaluate: bool,
 ) -> Result<String, Failure> {
     let definition =
         llb::compile(plan, inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
     let size = definition.encoded_len();
     limits::check_definition(size)?;
-    // Built now, so that a failure comes back here: a failing step is
+    // Built now (`evaluate`), a failure comes back here: a failing step is
     // located in the build file (see `located`), a wrong expected-sha256
     // explained (see `mismatch`).
     let locator = located::Locator::of(&definition);
-    let solved = bridge.solve_evaluated(definition, caps).await;
+    let solved = match evaluate || plan.target == plan::Target::Test {
+        true => bridge.solve_evaluated(definition, caps).await,
+        false => bridge.solve(definition).await,
+    };
     solved.map_err(|status| {
         if let Some(failure) = limits::explain(status.message(), size, file_len) {
             return failure;
