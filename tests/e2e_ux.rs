@@ -163,7 +163,7 @@ fn assert_points_at(log: &str, line: usize, marked: &str) {
 }
 
 #[test]
-#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
+#[ignore = "needs the engines (hack/engines) and the frontend image"]
 fn a_failing_runs_step_shows_its_yaml() {
     let body = "package:
   name: failing
@@ -195,7 +195,7 @@ pipeline:
 }
 
 #[test]
-#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
+#[ignore = "needs the engines (hack/engines) and the frontend image"]
 fn a_failing_uses_step_points_at_the_uses_line() {
     // No ./configure in the workspace: the built-in pipeline's step fails.
     let body = "package:
@@ -224,7 +224,7 @@ pipeline:
 }
 
 #[test]
-#[ignore = "FAILS on Docker 28.5 (issue 12, open): buildx shows no package.yaml:<line> for a failing step although the Definition carries source locations; not in hack/test yet"]
+#[ignore = "needs the engines (hack/engines) and the frontend image"]
 fn failing_fetch_and_unpack_point_at_the_fetch() {
     let dir = scratch_dir("fail-fetch-files");
     let files = dir.join("files");

@@ -9,6 +9,7 @@ mod contexts;
 mod gittags;
 pub mod helper;
 mod limits;
+mod located;
 mod mismatch;
 pub mod opts;
 mod pipelines;
@@ -415,7 +416,8 @@ async fn run_build(
         contexts: named,
     };
     repositories::leave_out_covered_folders(bridge, &mut plan, &build_inputs).await?;
-    let id = solve(bridge, caps, &plan, &build_inputs, file_len).await?;
+    let evaluate = each.platforms.len() == 1 || explainable(&plan);
+    let id = solve(bridge, caps, &plan, &build_inputs, file_len, evaluate).await?;
     if plan.target == plan::Target::Test {
         let named = &build_inputs.contexts;
         tests_target::run(bridge, caps, &context, named, &mut plan, &build_inputs, &id).await?;
@@ -559,25 +561,36 @@ fn named_contexts(
     Ok(named)
 }
 
+/// Whether the build must run before the frontend returns, whatever the
+/// platforms: a wrong expected-sha256 surfaces only when the build runs.
+fn explainable(plan: &plan::BuildPlan) -> bool {
+    plan.steps.iter().any(|step| {
+        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
+            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
+    })
+}
+
 /// Compile and solve the build; errors explained where the frontend can.
+/// `evaluate`: build now (one platform: a failing step then shows its YAML
+/// lines). Several platforms are solved one after another and returned
+/// lazily, so that BuildKit builds them side by side.
 async fn solve(
     bridge: &Bridge,
     caps: &Capabilities,
     plan: &plan::BuildPlan,
     inputs: &BuildInputs,
     file_len: usize,
+    evaluate: bool,
 ) -> Result<String, Failure> {
     let definition =
         llb::compile(plan, inputs).map_err(|e| Failure::new(FAILED_PRECONDITION, e.to_string()))?;
-    // A wrong expected-sha256 surfaces only when the build runs: build now
-    // when the plan has such a source, so the error can be explained.
-    let explainable = plan.steps.iter().any(|step| {
-        matches!(&step.source, Some(plan::sources::NativeSource::Fetch(fetch))
-            if matches!(fetch.digest, plan::sources::Digest::Sha256(_)))
-    });
     let size = definition.encoded_len();
     limits::check_definition(size)?;
-    let solved = match explainable || plan.target == plan::Target::Test {
+    // Built now (`evaluate`), a failure comes back here: a failing step is
+    // located in the build file (see `located`), a wrong expected-sha256
+    // explained (see `mismatch`).
+    let locator = located::Locator::of(&definition);
+    let solved = match evaluate || plan.target == plan::Target::Test {
         true => bridge.solve_evaluated(definition, caps).await,
         false => bridge.solve(definition).await,
     };
@@ -586,6 +599,9 @@ async fn solve(
             return failure;
         }
         let mut failure = Failure::from(status);
+        if let Some(locator) = &locator {
+            failure = locator.locate(failure);
+        }
         if let Some(line) = mismatch::explain(&failure.0.message, plan) {
             failure.0.message = line;
         }

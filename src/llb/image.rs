@@ -46,44 +46,39 @@ pub struct ImageConfig {
     pub user: Option<String>,
 }
 
+/// The one member of an image config read here. Why not
+/// `oci_spec::image::ImageConfiguration` whole: it requires `rootfs.diff_ids`
+/// to be a list, and Docker's image store keeps a layerless image (`FROM
+/// scratch` + `ENV`) with `"diff_ids": null`, which BuildKit hands over as is.
+/// `config` is the OCI `Config` (Env, WorkingDir, User, …) from oci-spec.
 #[derive(Deserialize)]
-struct RawImage {
+struct ConfigOnly {
     #[serde(default)]
-    config: Option<RawConfig>,
-}
-
-#[derive(Deserialize)]
-struct RawConfig {
-    #[serde(rename = "Env", default)]
-    env: Option<Vec<String>>,
-    #[serde(rename = "WorkingDir", default)]
-    working_dir: Option<String>,
-    #[serde(rename = "User", default)]
-    user: Option<String>,
+    config: Option<oci_spec::image::Config>,
 }
 
 impl ImageConfig {
     /// Parse the JSON image config ResolveImageConfig returns.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let raw: RawImage =
+        let raw: ConfigOnly =
             serde_json::from_slice(bytes).map_err(|e| format!("invalid image config: {e}"))?;
         let Some(config) = raw.config else {
             return Ok(ImageConfig::default());
         };
         let env = config
-            .env
-            .unwrap_or_default()
-            .into_iter()
+            .env()
+            .iter()
+            .flatten()
             .map(|entry| match entry.split_once('=') {
                 Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (entry, String::new()),
+                None => (entry.clone(), String::new()),
             })
             .collect();
-        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
         Ok(ImageConfig {
             env,
-            working_dir: non_empty(config.working_dir),
-            user: non_empty(config.user),
+            working_dir: non_empty(config.working_dir()),
+            user: non_empty(config.user()),
         })
     }
 }
@@ -130,5 +125,24 @@ mod tests {
             ImageConfig::default()
         );
         assert!(ImageConfig::from_json(b"nope").is_err());
+    }
+
+    /// Docker's store keeps a layerless image's config with
+    /// `"diff_ids": null` (read from a Docker 28.5 `FROM scratch` + `ENV`
+    /// build): oci-spec's whole `ImageConfiguration` refuses it, the
+    /// `config` member alone reads.
+    #[test]
+    fn a_layerless_docker_image_config_reads() {
+        let json = br#"{"architecture":"amd64","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","A=b"],"WorkingDir":"/"},"created":null,"history":[{"created_by":"ENV A=b","comment":"buildkit.dockerfile.v0","empty_layer":true}],"os":"linux","rootfs":{"type":"layers","diff_ids":null}}"#;
+        assert!(serde_json::from_slice::<oci_spec::image::ImageConfiguration>(json).is_err());
+        let config = ImageConfig::from_json(json).unwrap();
+        assert_eq!(config.env[1], ("A".into(), "b".into()));
+        assert_eq!(config.working_dir.as_deref(), Some("/"));
+        assert_eq!(config.user, None);
+        // Docker-only members (Healthcheck, ArgsEscaped) and Go maps are read past.
+        let docker = br#"{"config":{"User":"nobody","ExposedPorts":{"80/tcp":{}},"Healthcheck":{"Test":["NONE"]},"ArgsEscaped":true,"Env":null}}"#;
+        let config = ImageConfig::from_json(docker).unwrap();
+        assert_eq!(config.user.as_deref(), Some("nobody"));
+        assert!(config.env.is_empty());
     }
 }
